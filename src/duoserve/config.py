@@ -1,0 +1,302 @@
+"""The one declaration of every setting: a frozen Config whose field metadata drives the
+CLI, the DUOSERVE_* environment variables, the TOML file and the generated docs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
+LifespanMode = Literal["auto", "on", "off"]
+Backend = Literal["asyncio", "trio"]
+LoopChoice = Literal["auto", "asyncio", "uvloop"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+WSChoice = Literal["auto", "wsproto", "none"]
+WSShutdown = Literal["graceful", "immediate"]
+ChunkedInput = Literal["buffer", "stream"]
+
+ENV_PREFIX = "DUOSERVE_"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SettingMeta:
+    """How one setting is presented: CLI flag, env var, help text, docs section."""
+
+    help: str
+    section: str
+    positional: bool = False
+    metavar: str | None = None
+    unit: str = ""
+
+
+def setting(
+    default: Any,
+    help: str,
+    section: str,
+    *,
+    positional: bool = False,
+    metavar: str | None = None,
+    unit: str = "",
+) -> Any:
+    meta = SettingMeta(help, section, positional, metavar, unit)
+    if isinstance(default, list):
+        raise TypeError("use a tuple for sequence defaults")
+    return field(default=default, metadata={"duoserve": meta})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every knob of the server. Immutable: build a new one with dataclasses.replace()."""
+
+    # -- application ---------------------------------------------------------
+    app: str = setting(
+        "", "The app to serve, as 'module:attribute' (dotted attributes allowed).",
+        "Application", positional=True, metavar="APP",
+    )
+    interface: Interface = setting(
+        "auto", "App interface; 'auto' detects ASGI 3, ASGI 2 or WSGI from the object.",
+        "Application",
+    )
+    factory: bool = setting(
+        False, "Treat APP as a factory: call it with no arguments to get the app.",
+        "Application",
+    )
+    app_dir: str = setting(
+        ".", "Directory put first on sys.path before importing APP.", "Application",
+        metavar="DIR",
+    )
+    root_path: str = setting(
+        "", "ASGI root_path / WSGI SCRIPT_NAME for an app mounted below a URL prefix.",
+        "Application", metavar="PATH",
+    )
+    lifespan: LifespanMode = setting(
+        "auto", "ASGI lifespan: 'auto' runs it and tolerates apps that do not support it; "
+        "'on' requires it; 'off' skips it.", "Application",
+    )
+    timeout_lifespan: float = setting(
+        60.0, "Seconds the app may take for lifespan startup, and again for shutdown.",
+        "Application", unit="s",
+    )
+
+    # -- binding ---------------------------------------------------------------
+    host: str = setting(
+        "127.0.0.1", "Interface to bind. With no --host/--port/--bind and $PORT set, "
+        "duoserve binds 0.0.0.0:$PORT (the Heroku convention).", "Binding",
+    )
+    port: int = setting(8000, "TCP port to bind (0 picks a free port).", "Binding")
+    bind: tuple[str, ...] = setting(
+        (), "Address to bind, repeatable: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N. "
+        "Overrides --host/--port.", "Binding", metavar="ADDRESS",
+    )
+    backlog: int = setting(2048, "Listen backlog of each socket.", "Binding")
+
+    # -- runtime -----------------------------------------------------------------
+    backend: Backend = setting("asyncio", "Async backend the server runs on.", "Runtime")
+    loop: LoopChoice = setting(
+        "auto", "Event loop for the asyncio backend; 'auto' uses uvloop when installed.",
+        "Runtime",
+    )
+
+    # -- timeouts ------------------------------------------------------------------
+    timeout_keep_alive: float = setting(
+        5.0, "Seconds an idle keep-alive connection waits for its next request.",
+        "Timeouts", unit="s",
+    )
+    timeout_request_head: float = setting(
+        10.0, "Seconds allowed to receive a whole request head once it starts "
+        "(slow-header protection); past it: 408 and close.", "Timeouts", unit="s",
+    )
+    timeout_io: float = setting(
+        60.0, "Seconds a request may wait on a stalled client: for the next piece of "
+        "its body, or for the client to take response bytes. Past it the connection closes.",
+        "Timeouts", unit="s",
+    )
+    timeout_graceful_shutdown: float = setting(
+        30.0, "Seconds in-flight requests get to finish on shutdown before their "
+        "connections are closed.", "Timeouts", unit="s",
+    )
+
+    # -- limits ------------------------------------------------------------------------
+    limit_connections: int = setting(
+        4096, "Open connections per worker; beyond it new connections wait in the "
+        "listen backlog.", "Limits",
+    )
+    limit_concurrency: int = setting(
+        0, "Requests handled at once per worker; beyond it: 503. 0 = no limit "
+        "(--limit-connections still bounds it).", "Limits",
+    )
+    limit_request_line: int = setting(
+        8190, "Longest request line; beyond it: 414.", "Limits", unit="bytes",
+    )
+    limit_request_head: int = setting(
+        32768, "Largest request head (request line and headers); beyond it: 431.",
+        "Limits", unit="bytes",
+    )
+    limit_request_fields: int = setting(
+        100, "Most header fields in a request head; beyond it: 431.", "Limits",
+    )
+    limit_request_body: int = setting(
+        0, "Largest request body; beyond it: 413, checked against Content-Length up front "
+        "and while streaming. 0 = no limit (bodies are streamed, never buffered).",
+        "Limits", unit="bytes",
+    )
+
+    # -- logging and headers ---------------------------------------------------------
+    log_level: LogLevel = setting("info", "Log level of the duoserve loggers.", "Logging")
+    access_log: bool = setting(True, "Log one line per request.", "Logging")
+    server_header: bool = setting(True, "Send 'Server: duoserve'.", "Logging")
+    date_header: bool = setting(True, "Send a 'Date' header.", "Logging")
+
+    # -- websocket -----------------------------------------------------------------------
+    ws: WSChoice = setting(
+        "auto", "WebSocket support; 'none' answers upgrade requests as plain HTTP.",
+        "WebSocket",
+    )
+    ws_max_size: int = setting(
+        16 * MiB, "Largest WebSocket message; beyond it the connection closes with 1009.",
+        "WebSocket", unit="bytes",
+    )
+    ws_max_queue: int = setting(
+        32, "Received messages queued for the app before reading from the socket stops.",
+        "WebSocket",
+    )
+    ws_ping_interval: float = setting(
+        20.0, "Seconds between server pings; 0 disables pings.", "WebSocket", unit="s",
+    )
+    ws_ping_timeout: float = setting(
+        20.0, "Seconds to wait for a pong before closing a dead peer.", "WebSocket", unit="s",
+    )
+    ws_per_message_deflate: bool = setting(
+        True, "Negotiate permessage-deflate compression when the client offers it.",
+        "WebSocket",
+    )
+    ws_close_timeout: float = setting(
+        5.0, "Seconds to wait for the peer's close frame after sending one.", "WebSocket",
+        unit="s",
+    )
+    ws_shutdown: WSShutdown = setting(
+        "graceful", "On shutdown, close open WebSockets (1012) after the graceful timeout "
+        "('graceful') or at once ('immediate').", "WebSocket",
+    )
+
+    # -- wsgi -------------------------------------------------------------------------------
+    threads: int = setting(
+        16, "Threads running WSGI requests per worker; further requests wait for one.",
+        "WSGI",
+    )
+    wsgi_chunked_input: ChunkedInput = setting(
+        "buffer", "Chunked request bodies to WSGI apps: 'buffer' them (memory, then a "
+        "temporary file) and set CONTENT_LENGTH, or 'stream' them with "
+        "wsgi.input_terminated.", "WSGI",
+    )
+    wsgi_input_spool: int = setting(
+        1 * MiB, "Bytes of a buffered chunked body kept in memory before spooling to disk.",
+        "WSGI", unit="bytes",
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields():
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{flag_name(f)} must be a non-negative number, got {value}")
+
+    def with_changes(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def fields() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Config)
+
+
+def meta(f: dataclasses.Field[Any]) -> SettingMeta:
+    result: SettingMeta = f.metadata["duoserve"]
+    return result
+
+
+def flag_name(f: dataclasses.Field[Any]) -> str:
+    return "--" + f.name.replace("_", "-")
+
+
+def env_name(f: dataclasses.Field[Any]) -> str:
+    return ENV_PREFIX + f.name.upper()
+
+
+_TYPE_HINTS: dict[str, Any] = {}
+
+
+def field_type(f: dataclasses.Field[Any]) -> Any:
+    if not _TYPE_HINTS:
+        _TYPE_HINTS.update(typing.get_type_hints(Config))
+    return _TYPE_HINTS[f.name]
+
+
+def choices(f: dataclasses.Field[Any]) -> tuple[str, ...] | None:
+    hint = field_type(f)
+    if typing.get_origin(hint) is Literal:
+        return tuple(str(a) for a in typing.get_args(hint))
+    return None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_value(f: dataclasses.Field[Any], raw: Any, origin: str) -> Any:
+    """Convert a raw value (string from env/CLI, or TOML value) to the field's type."""
+    hint = field_type(f)
+    where = f"{origin}: {f.name.replace('_', '-')}"
+    allowed = choices(f)
+    if allowed is not None:
+        text = str(raw).lower()
+        if text not in allowed:
+            raise ConfigError(f"{where} must be one of {', '.join(allowed)}; got {raw!r}")
+        return text
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{where} must be true or false; got {raw!r}")
+    if hint is int or hint is float:
+        conv: Callable[[Any], Any] = hint
+        if isinstance(raw, bool):
+            raise ConfigError(f"{where} must be a number; got {raw!r}")
+        try:
+            value = conv(raw)
+        except (TypeError, ValueError):
+            kind = "a whole number" if hint is int else "a number"
+            raise ConfigError(f"{where} must be {kind}; got {raw!r}") from None
+        if isinstance(value, float) and not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where} must not be negative; got {raw!r}")
+        return value
+    if typing.get_origin(hint) is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(raw, list | tuple):
+            return tuple(str(item) for item in raw)
+        raise ConfigError(f"{where} must be a list of strings; got {raw!r}")
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be a string; got {raw!r}")
+        return raw
+    raise TypeError(f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def iter_sections() -> Iterator[tuple[str, list[dataclasses.Field[Any]]]]:
+    """Fields grouped by docs section, in declaration order."""
+    seen: dict[str, list[dataclasses.Field[Any]]] = {}
+    for f in fields():
+        seen.setdefault(meta(f).section, []).append(f)
+    yield from seen.items()

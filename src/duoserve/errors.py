@@ -1,0 +1,37 @@
+"""Exceptions that cross module boundaries, each meaning one kind of failure."""
+
+from __future__ import annotations
+
+
+class DuoserveError(Exception):
+    """Base of duoserve's own errors."""
+
+
+class ConfigError(DuoserveError):
+    """A setting has a bad value or a config source cannot be read; shown as one line."""
+
+
+class AppLoadError(DuoserveError):
+    """APP cannot be imported or is not a servable app; shown as one line (plus the
+    import traceback when the failure happened inside the user's module)."""
+
+    def __init__(self, message: str, *, show_traceback: bool = False) -> None:
+        super().__init__(message)
+        self.show_traceback = show_traceback
+
+
+class StartupError(DuoserveError):
+    """The server cannot start: bind failure, lifespan startup failure."""
+
+
+class ProtocolError(DuoserveError):
+    """The peer broke HTTP; `status` is what we answer before closing."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ClientDisconnected(OSError):
+    """Raised by ASGI send() once the client has gone (the spec asks for an OSError)."""

@@ -1,0 +1,45 @@
+"""The narrow parser interface the connection core is written against, and its factory."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..config import Config
+from ..types import Headers
+from .events import CodecEvent
+
+
+class H1Codec(Protocol):
+    """Two-way HTTP/1.1 state machine: feed bytes in, pull events out, and get the bytes to
+    write for each response part. Raises ProtocolError(status) on bad input."""
+
+    keep_alive: bool
+
+    def receive_data(self, data: bytes) -> None: ...  # b"" means EOF
+
+    def next_event(self) -> CodecEvent: ...
+
+    def send_informational(self, status: int, headers: Headers) -> bytes: ...
+
+    def send_response(self, status: int, headers: Headers) -> bytes: ...
+
+    def send_body(self, data: bytes) -> bytes: ...
+
+    def send_end(self, trailers: Headers = ...) -> bytes: ...
+
+    def start_next_cycle(self) -> None: ...
+
+    @property
+    def trailing_data(self) -> bytes: ...
+
+    @property
+    def response_started(self) -> bool: ...
+
+    @property
+    def buffered(self) -> int: ...
+
+
+def make_codec(config: Config) -> H1Codec:
+    from .h11_codec import H11Codec
+
+    return H11Codec(config)

@@ -1,0 +1,1 @@
+"""WebSocket over wsproto: handshake checks and the ASGI websocket session."""
