@@ -57,95 +57,135 @@ class Config:
 
     # -- application ---------------------------------------------------------
     app: str = setting(
-        "", "The app to serve, as 'module:attribute' (dotted attributes allowed).",
-        "Application", positional=True, metavar="APP",
+        "",
+        "The app to serve, as 'module:attribute' (dotted attributes allowed).",
+        "Application",
+        positional=True,
+        metavar="APP",
     )
     interface: Interface = setting(
-        "auto", "App interface; 'auto' detects ASGI 3, ASGI 2 or WSGI from the object.",
+        "auto",
+        "App interface; 'auto' detects ASGI 3, ASGI 2 or WSGI from the object.",
         "Application",
     )
     factory: bool = setting(
-        False, "Treat APP as a factory: call it with no arguments to get the app.",
+        False,
+        "Treat APP as a factory: call it with no arguments to get the app.",
         "Application",
     )
     app_dir: str = setting(
-        ".", "Directory put first on sys.path before importing APP.", "Application",
+        ".",
+        "Directory put first on sys.path before importing APP.",
+        "Application",
         metavar="DIR",
     )
     root_path: str = setting(
-        "", "ASGI root_path / WSGI SCRIPT_NAME for an app mounted below a URL prefix.",
-        "Application", metavar="PATH",
+        "",
+        "ASGI root_path / WSGI SCRIPT_NAME for an app mounted below a URL prefix.",
+        "Application",
+        metavar="PATH",
     )
     lifespan: LifespanMode = setting(
-        "auto", "ASGI lifespan: 'auto' runs it and tolerates apps that do not support it; "
-        "'on' requires it; 'off' skips it.", "Application",
+        "auto",
+        "ASGI lifespan: 'auto' runs it and tolerates apps that do not support it; "
+        "'on' requires it; 'off' skips it.",
+        "Application",
     )
     timeout_lifespan: float = setting(
-        60.0, "Seconds the app may take for lifespan startup, and again for shutdown.",
-        "Application", unit="s",
+        60.0,
+        "Seconds the app may take for lifespan startup, and again for shutdown.",
+        "Application",
+        unit="s",
     )
 
     # -- binding ---------------------------------------------------------------
     host: str = setting(
-        "127.0.0.1", "Interface to bind. With no --host/--port/--bind and $PORT set, "
-        "duoserve binds 0.0.0.0:$PORT (the Heroku convention).", "Binding",
+        "127.0.0.1",
+        "Interface to bind. With no --host/--port/--bind and $PORT set, "
+        "duoserve binds 0.0.0.0:$PORT (the Heroku convention).",
+        "Binding",
     )
     port: int = setting(8000, "TCP port to bind (0 picks a free port).", "Binding")
     bind: tuple[str, ...] = setting(
-        (), "Address to bind, repeatable: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N. "
-        "Overrides --host/--port.", "Binding", metavar="ADDRESS",
+        (),
+        "Address to bind, repeatable: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N. "
+        "Overrides --host/--port.",
+        "Binding",
+        metavar="ADDRESS",
     )
     backlog: int = setting(2048, "Listen backlog of each socket.", "Binding")
 
     # -- runtime -----------------------------------------------------------------
     backend: Backend = setting("asyncio", "Async backend the server runs on.", "Runtime")
     loop: LoopChoice = setting(
-        "auto", "Event loop for the asyncio backend; 'auto' uses uvloop when installed.",
+        "auto",
+        "Event loop for the asyncio backend; 'auto' uses uvloop when installed.",
         "Runtime",
     )
 
     # -- timeouts ------------------------------------------------------------------
     timeout_keep_alive: float = setting(
-        5.0, "Seconds an idle keep-alive connection waits for its next request.",
-        "Timeouts", unit="s",
+        5.0,
+        "Seconds an idle keep-alive connection waits for its next request.",
+        "Timeouts",
+        unit="s",
     )
     timeout_request_head: float = setting(
-        10.0, "Seconds allowed to receive a whole request head once it starts "
-        "(slow-header protection); past it: 408 and close.", "Timeouts", unit="s",
+        10.0,
+        "Seconds allowed to receive a whole request head once it starts "
+        "(slow-header protection); past it: 408 and close.",
+        "Timeouts",
+        unit="s",
     )
     timeout_io: float = setting(
-        60.0, "Seconds a request may wait on a stalled client: for the next piece of "
+        60.0,
+        "Seconds a request may wait on a stalled client: for the next piece of "
         "its body, or for the client to take response bytes. Past it the connection closes.",
-        "Timeouts", unit="s",
+        "Timeouts",
+        unit="s",
     )
     timeout_graceful_shutdown: float = setting(
-        30.0, "Seconds in-flight requests get to finish on shutdown before their "
-        "connections are closed.", "Timeouts", unit="s",
+        30.0,
+        "Seconds in-flight requests get to finish on shutdown before their connections are closed.",
+        "Timeouts",
+        unit="s",
     )
 
     # -- limits ------------------------------------------------------------------------
     limit_connections: int = setting(
-        4096, "Open connections per worker; beyond it new connections wait in the "
-        "listen backlog.", "Limits",
+        4096,
+        "Open connections per worker; beyond it new connections wait in the listen backlog.",
+        "Limits",
     )
     limit_concurrency: int = setting(
-        0, "Requests handled at once per worker; beyond it: 503. 0 = no limit "
-        "(--limit-connections still bounds it).", "Limits",
+        0,
+        "Requests handled at once per worker; beyond it: 503. 0 = no limit "
+        "(--limit-connections still bounds it).",
+        "Limits",
     )
     limit_request_line: int = setting(
-        8190, "Longest request line; beyond it: 414.", "Limits", unit="bytes",
+        8190,
+        "Longest request line; beyond it: 414.",
+        "Limits",
+        unit="bytes",
     )
     limit_request_head: int = setting(
-        32768, "Largest request head (request line and headers); beyond it: 431.",
-        "Limits", unit="bytes",
+        32768,
+        "Largest request head (request line and headers); beyond it: 431.",
+        "Limits",
+        unit="bytes",
     )
     limit_request_fields: int = setting(
-        100, "Most header fields in a request head; beyond it: 431.", "Limits",
+        100,
+        "Most header fields in a request head; beyond it: 431.",
+        "Limits",
     )
     limit_request_body: int = setting(
-        0, "Largest request body; beyond it: 413, checked against Content-Length up front "
+        0,
+        "Largest request body; beyond it: 413, checked against Content-Length up front "
         "and while streaming. 0 = no limit (bodies are streamed, never buffered).",
-        "Limits", unit="bytes",
+        "Limits",
+        unit="bytes",
     )
 
     # -- logging and headers ---------------------------------------------------------
@@ -156,49 +196,69 @@ class Config:
 
     # -- websocket -----------------------------------------------------------------------
     ws: WSChoice = setting(
-        "auto", "WebSocket support; 'none' answers upgrade requests as plain HTTP.",
+        "auto",
+        "WebSocket support; 'none' answers upgrade requests as plain HTTP.",
         "WebSocket",
     )
     ws_max_size: int = setting(
-        16 * MiB, "Largest WebSocket message; beyond it the connection closes with 1009.",
-        "WebSocket", unit="bytes",
+        16 * MiB,
+        "Largest WebSocket message; beyond it the connection closes with 1009.",
+        "WebSocket",
+        unit="bytes",
     )
     ws_max_queue: int = setting(
-        32, "Received messages queued for the app before reading from the socket stops.",
+        32,
+        "Received messages queued for the app before reading from the socket stops.",
         "WebSocket",
     )
     ws_ping_interval: float = setting(
-        20.0, "Seconds between server pings; 0 disables pings.", "WebSocket", unit="s",
+        20.0,
+        "Seconds between server pings; 0 disables pings.",
+        "WebSocket",
+        unit="s",
     )
     ws_ping_timeout: float = setting(
-        20.0, "Seconds to wait for a pong before closing a dead peer.", "WebSocket", unit="s",
+        20.0,
+        "Seconds to wait for a pong before closing a dead peer.",
+        "WebSocket",
+        unit="s",
     )
     ws_per_message_deflate: bool = setting(
-        True, "Negotiate permessage-deflate compression when the client offers it.",
+        True,
+        "Negotiate permessage-deflate compression when the client offers it.",
         "WebSocket",
     )
     ws_close_timeout: float = setting(
-        5.0, "Seconds to wait for the peer's close frame after sending one.", "WebSocket",
+        5.0,
+        "Seconds to wait for the peer's close frame after sending one.",
+        "WebSocket",
         unit="s",
     )
     ws_shutdown: WSShutdown = setting(
-        "graceful", "On shutdown, close open WebSockets (1012) after the graceful timeout "
-        "('graceful') or at once ('immediate').", "WebSocket",
+        "graceful",
+        "On shutdown, close open WebSockets (1012) after the graceful timeout "
+        "('graceful') or at once ('immediate').",
+        "WebSocket",
     )
 
     # -- wsgi -------------------------------------------------------------------------------
     threads: int = setting(
-        16, "Threads running WSGI requests per worker; further requests wait for one.",
+        16,
+        "Threads running WSGI requests per worker; further requests wait for one.",
         "WSGI",
     )
     wsgi_chunked_input: ChunkedInput = setting(
-        "buffer", "Chunked request bodies to WSGI apps: 'buffer' them (memory, then a "
+        "buffer",
+        "Chunked request bodies to WSGI apps: 'buffer' them (memory, then a "
         "temporary file) and set CONTENT_LENGTH, or 'stream' them with "
-        "wsgi.input_terminated.", "WSGI",
+        "wsgi.input_terminated.",
+        "WSGI",
     )
     wsgi_input_spool: int = setting(
-        1 * MiB, "Bytes of a buffered chunked body kept in memory before spooling to disk.",
-        "WSGI", unit="bytes",
+        1 * MiB,
+        "Bytes of a buffered chunked body kept in memory before spooling to disk.",
+        "WSGI",
+        unit="bytes",
     )
 
     def __post_init__(self) -> None:
@@ -278,7 +338,7 @@ def parse_value(f: dataclasses.Field[Any], raw: Any, origin: str) -> Any:
         except (TypeError, ValueError):
             kind = "a whole number" if hint is int else "a number"
             raise ConfigError(f"{where} must be {kind}; got {raw!r}") from None
-        if isinstance(value, float) and not math.isfinite(value) or value < 0:
+        if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
             raise ConfigError(f"{where} must not be negative; got {raw!r}")
         return value
     if typing.get_origin(hint) is tuple:

@@ -10,7 +10,8 @@ from typing import Any, Literal
 import anyio
 
 from .config import Config
-from .types import ASGIApp
+from .http.framing import DateClock
+from .types import ASGIApp, Headers
 
 Scheme = Literal["http", "https"]
 
@@ -29,7 +30,9 @@ class ConnInfo:
 @dataclass(slots=True)
 class ServerContext:
     """What every connection of one server shares. `shutting_down` is set once a graceful
-    stop begins; connections then finish their request and close."""
+    stop begins: idle connections are closed (their waits are in `idle`), busy ones finish
+    their request and close. `force_close` is set when the graceful timeout runs out, just
+    before the remaining connections are cancelled (WebSockets send their close frame)."""
 
     config: Config
     app: ASGIApp
@@ -37,8 +40,18 @@ class ServerContext:
     websocket_enabled: bool = True
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
+    force_close: anyio.Event = field(default_factory=anyio.Event)
+    idle: set[anyio.CancelScope] = field(default_factory=set)
+    date_clock: DateClock = field(default_factory=DateClock)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
-    access_log: logging.Logger = field(
-        default_factory=lambda: logging.getLogger("duoserve.access")
-    )
+    access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.access"))
     in_flight: int = 0
+
+    def default_headers(self) -> Headers:
+        """Server and Date headers for a response, per the settings."""
+        headers: Headers = []
+        if self.config.server_header:
+            headers.append((b"server", b"duoserve"))
+        if self.config.date_header:
+            headers.append((b"date", self.date_clock.value()))
+        return headers

@@ -7,25 +7,32 @@ from typing import Protocol
 from ..config import Config
 from ..types import Headers
 from .events import CodecEvent
+from .framing import ResponseWriter
 
 
 class H1Codec(Protocol):
-    """Two-way HTTP/1.1 state machine: feed bytes in, pull events out, and get the bytes to
-    write for each response part. Raises ProtocolError(status) on bad input."""
+    """Two-way HTTP/1.1 state machine for one connection: feed bytes in, pull events out,
+    and get a ResponseWriter (shared framing rules) for each response. Raises
+    ProtocolError(status) on bad input. `keep_alive` says whether another request may follow."""
 
     keep_alive: bool
+    writer: ResponseWriter | None
 
     def receive_data(self, data: bytes) -> None: ...  # b"" means EOF
 
     def next_event(self) -> CodecEvent: ...
 
+    def begin_response(self, method: bytes, http_version: str) -> ResponseWriter: ...
+
     def send_informational(self, status: int, headers: Headers) -> bytes: ...
 
-    def send_response(self, status: int, headers: Headers) -> bytes: ...
+    def send_response(self, status: int, headers: Headers, defaults: Headers = ...) -> bytes: ...
 
     def send_body(self, data: bytes) -> bytes: ...
 
     def send_end(self, trailers: Headers = ...) -> bytes: ...
+
+    def request_complete(self) -> bool: ...
 
     def start_next_cycle(self) -> None: ...
 

@@ -1,0 +1,247 @@
+"""HTTPCycle: one request/response as the ASGI `http` receive/send pair, with 100-continue,
+disconnect detection, back-pressure and the single error policy for HTTP apps."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..errors import ClientDisconnected, ProtocolError
+from ..types import ASGIApp, Headers, Message, Scope
+from .events import Body, EndOfRequest, RequestHead, Signal
+from .framing import ResponseError, ResponseWriter
+
+if TYPE_CHECKING:
+    from ..connection import HTTPConnection
+
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_FILE_CHUNK = 256 * 1024
+
+
+class HTTPCycle:
+    """Serves one request to an ASGI app. The socket is read only from `receive()`, so an
+    app that does not read the body applies back-pressure to the client."""
+
+    __slots__ = (
+        "_disconnect_scope",
+        "_head_bytes",
+        "_pending",
+        "body_bytes",
+        "body_complete",
+        "body_error",
+        "codec",
+        "conn",
+        "head",
+        "response_complete",
+        "sent_100",
+        "status",
+        "writer",
+    )
+
+    def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
+        self.conn = conn
+        self.codec = conn.codec
+        self.head = head
+        self.writer: ResponseWriter | None = None
+        self._head_bytes: bytes | None = None  # held back to go out with the first body part
+        self._pending: Body | EndOfRequest | None = None
+        self._disconnect_scope: anyio.CancelScope | None = None
+        self.body_complete = False
+        self.body_error: ProtocolError | None = None
+        self.response_complete = False
+        self.sent_100 = False
+        self.status = 0
+        self.body_bytes = 0
+
+    # -- the error policy --------------------------------------------------------------
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        """Call the app; whatever it does, leave the connection in a known state."""
+        conn = self.conn
+        try:
+            await app(scope, self.receive, self.send)
+        except ClientDisconnected:
+            if self.body_error is None:
+                conn.ctx.error_log.debug("client %s went away during the response", conn.peer)
+            conn.abort()
+        except Exception:
+            conn.ctx.error_log.exception("Exception in ASGI application")
+            await self._fail()
+        else:
+            if self.body_error is not None:
+                pass  # already answered (or cut short) when the body went wrong
+            elif self.writer is None:
+                conn.ctx.error_log.error("ASGI app returned without starting a response")
+                await self._fail()
+            elif not self.response_complete:
+                conn.ctx.error_log.error("ASGI app returned without completing the response")
+                conn.abort()
+        finally:
+            self._stop_disconnect_wait()
+
+    async def _fail(self) -> None:
+        """500 when nothing was written yet (or the status a body error asked for); else
+        the response is cut short by closing the connection."""
+        if self.writer is None or self._head_bytes is not None:
+            status = 500
+            self.status = status
+            self.writer = None
+            self._head_bytes = None
+            await self.conn.send_error(status)
+            self.response_complete = True
+        else:
+            self.conn.abort()
+
+    # -- receive -------------------------------------------------------------------------
+    async def receive(self) -> Message:
+        if self.response_complete or self.conn.peer_gone:
+            return dict(_DISCONNECT)
+        if self.body_complete:
+            return await self._wait_disconnect()
+        if self.head.expect_continue and not self.sent_100 and self.writer is None:
+            self.sent_100 = True
+            await self.conn.write(self.codec.send_informational(100, []))
+        return await self._next_body_message()
+
+    async def _next_body_message(self) -> Message:
+        try:
+            event = self._pending or await self._pull()
+            self._pending = None
+            if type(event) is Body:
+                following = self.codec.next_event()
+                if type(following) is EndOfRequest:
+                    self.body_complete = True
+                    return {"type": "http.request", "body": event.data, "more_body": False}
+                if type(following) is Body:
+                    self._pending = following
+                return {"type": "http.request", "body": event.data, "more_body": True}
+        except ProtocolError as exc:
+            # Bad chunking or the body limit passed mid-stream: the server answers (if the
+            # app has not started a response) and the app learns the client is gone.
+            await self._reject_body(exc)
+            return dict(_DISCONNECT)
+        if event is None:
+            return dict(_DISCONNECT)
+        self.body_complete = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def _reject_body(self, exc: ProtocolError) -> None:
+        self.body_error = exc
+        conn = self.conn
+        conn.peer_gone = True
+        conn.log_bad_request(exc)
+        if self.writer is None or self._head_bytes is not None:
+            self.writer = None
+            self._head_bytes = None
+            self.status = exc.status
+            self.response_complete = True
+            await conn.send_error(exc.status, exc.detail)
+        conn.abort()
+
+    async def _pull(self) -> Body | EndOfRequest | None:
+        """Next body event, reading the socket only when the codec needs bytes. None when
+        the client closed or stalled past timeout_io."""
+        codec = self.codec
+        event = codec.next_event()
+        if event is not Signal.NEED_DATA:
+            return event if isinstance(event, Body | EndOfRequest) else EndOfRequest()
+        conn = self.conn
+        with anyio.move_on_after(conn.config.timeout_io):
+            while True:
+                data = await conn.recv()
+                if not data:
+                    return None
+                codec.receive_data(data)
+                event = codec.next_event()
+                if event is not Signal.NEED_DATA:
+                    return event if isinstance(event, Body | EndOfRequest) else EndOfRequest()
+        conn.ctx.error_log.info("client %s stalled sending the request body", conn.peer)
+        conn.peer_gone = True
+        return None
+
+    async def _wait_disconnect(self) -> Message:
+        """The body is read; the next thing the client can tell us is that it left. Bytes
+        that arrive meanwhile (a pipelined request) are kept, up to the head limit."""
+        conn = self.conn
+        with anyio.CancelScope() as scope:
+            self._disconnect_scope = scope
+            while True:
+                if self.codec.buffered > conn.config.limit_request_head:
+                    await anyio.sleep_forever()  # ended by the response completing
+                data = await conn.recv()
+                if not data:
+                    break
+                self.codec.receive_data(data)
+        self._disconnect_scope = None
+        return dict(_DISCONNECT)
+
+    def _stop_disconnect_wait(self) -> None:
+        if self._disconnect_scope is not None:
+            self._disconnect_scope.cancel()
+
+    # -- send ------------------------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            await self._send_body(message.get("body", b""), message.get("more_body", False))
+        elif kind == "http.response.start":
+            self._start(message)
+        elif kind == "http.response.pathsend":
+            await self._send_path(message["path"])
+        else:
+            raise RuntimeError(f"unexpected ASGI message type {kind!r} for an HTTP response")
+
+    def _start(self, message: Message) -> None:
+        if self.body_error is not None:
+            raise ClientDisconnected("the request body was rejected; the client is answered")
+        if self.writer is not None:
+            raise RuntimeError("http.response.start sent twice")
+        status = message["status"]
+        headers: Headers = message.get("headers", [])
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise ResponseError(f"response status must be an int, got {status!r}")
+        writer = self.codec.begin_response(self.head.method, self.head.http_version)
+        try:
+            head = writer.head(status, headers, self.conn.ctx.default_headers())
+        except (TypeError, ValueError, AttributeError):
+            raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
+        self.writer = writer
+        self.status = status
+        self._head_bytes = head
+
+    async def _send_body(self, body: bytes, more_body: bool) -> None:
+        writer = self.writer
+        if writer is None:
+            raise RuntimeError("http.response.body sent before http.response.start")
+        if self.response_complete:
+            if self.conn.write_failed:
+                raise ClientDisconnected("the client has disconnected")
+            raise RuntimeError("http.response.body sent after the response completed")
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+        self.body_bytes += len(body)
+        data = writer.body(bytes(body))
+        if not more_body:
+            data += writer.end()
+        head = self._head_bytes
+        if head is not None:
+            self._head_bytes = None
+            data = head + data
+        if data:
+            await self.conn.write(data)
+        if not more_body:
+            self.response_complete = True
+            self._stop_disconnect_wait()
+
+    async def _send_path(self, path: str | os.PathLike[str]) -> None:
+        """http.response.pathsend: stream a file in chunks read off the event loop."""
+        if self.writer is None:
+            raise RuntimeError("http.response.pathsend sent before http.response.start")
+        async with await anyio.open_file(path, "rb") as file:
+            while True:
+                chunk = await file.read(_FILE_CHUNK)
+                if not chunk:
+                    break
+                await self._send_body(chunk, True)
+        await self._send_body(b"", False)

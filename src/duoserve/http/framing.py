@@ -1,0 +1,232 @@
+"""Pure HTTP/1.1 response rules shared by every codec: status lines, header checks, default
+headers, body framing (Content-Length, chunked, close-delimited) and error responses."""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+from ..types import Headers
+
+_REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_STATUS_LINES: dict[tuple[str, int], bytes] = {}
+
+# RFC 9110 §5.1 token and §5.5 field value (no CR, LF or NUL; no leading/trailing space).
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+
+
+class ResponseError(Exception):
+    """The app asked for a response HTTP cannot carry (bad header, wrong body length)."""
+
+
+def reason_phrase(status: int) -> bytes:
+    return _REASONS.get(status, b"")
+
+
+def status_line(http_version: str, status: int) -> bytes:
+    key = (http_version, status)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        if not 100 <= status <= 999:
+            raise ResponseError(f"invalid status code {status!r}")
+        line = b"HTTP/%s %d %s\r\n" % (http_version.encode(), status, reason_phrase(status))
+        if len(_STATUS_LINES) < 2048:
+            _STATUS_LINES[key] = line
+    return line
+
+
+def body_allowed(method: bytes, status: int) -> bool:
+    """RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304 responses."""
+    return not (method == b"HEAD" or status < 200 or status in (204, 304))
+
+
+def check_header(name: bytes, value: bytes) -> None:
+    if not _TOKEN.match(name):
+        raise ResponseError(f"invalid response header name {name!r}")
+    if _BAD_VALUE.search(value) or value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
+        raise ResponseError(f"invalid value for response header {name!r}: {value!r}")
+
+
+class DateClock:
+    """The Date header value, formatted at most once a second (one per server, no global)."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def value(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode("ascii")
+        return self._value
+
+
+class Framing(enum.Enum):
+    NONE = "none"  # no body may follow (HEAD, 1xx, 204, 304)
+    LENGTH = "length"  # Content-Length
+    CHUNKED = "chunked"
+    CLOSE = "close"  # body ends when the connection closes (HTTP/1.0, no length)
+
+
+class ResponseWriter:
+    """Turns one response (head, body parts, end) into bytes, enforcing its framing.
+
+    `keep_alive` starts as what the request allows and ends as whether the connection may
+    carry another request after this response."""
+
+    __slots__ = ("_remaining", "framing", "http_version", "keep_alive", "method", "status")
+
+    def __init__(self, method: bytes, http_version: str, keep_alive: bool) -> None:
+        self.method = method
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.framing = Framing.NONE
+        self.status = 0
+        self._remaining = 0
+
+    def head(
+        self, status: int, headers: Headers, defaults: Headers, *, chunked_ok: bool = True
+    ) -> bytes:
+        """Status line and headers; picks the framing. `defaults` (Server, Date) are sent
+        unless the app set a header of the same name."""
+        if status < 200:
+            raise ResponseError("use informational() for 1xx responses")
+        self.status = status
+        parts = [status_line(self.http_version, status)]
+        length: int | None = None
+        app_chunked = False
+        seen_server = seen_date = False
+        for name, value in headers:
+            name = name.lower()
+            check_header(name, value)
+            if name == b"content-length":
+                try:
+                    parsed = int(value)
+                except ValueError:
+                    raise ResponseError(f"invalid Content-Length {value!r}") from None
+                if parsed < 0 or (length is not None and parsed != length):
+                    raise ResponseError(f"invalid Content-Length {value!r}")
+                if length is not None:
+                    continue  # identical duplicate: send once
+                length = parsed
+            elif name == b"transfer-encoding":
+                if value.lower() != b"chunked":
+                    raise ResponseError(f"unsupported Transfer-Encoding {value!r}")
+                app_chunked = True
+                continue  # we write our own below
+            elif name == b"connection":
+                tokens = {t.strip() for t in value.lower().split(b",")}
+                if b"close" in tokens:
+                    self.keep_alive = False
+                continue  # we write our own below
+            elif name == b"server":
+                seen_server = True
+            elif name == b"date":
+                seen_date = True
+            parts.append(b"%s: %s\r\n" % (name, value))
+        for name, value in defaults:
+            if (name == b"server" and seen_server) or (name == b"date" and seen_date):
+                continue
+            parts.append(b"%s: %s\r\n" % (name, value))
+
+        if not body_allowed(self.method, status):
+            self.framing = Framing.NONE
+            if self.method == b"HEAD" and length is None and app_chunked:
+                parts.append(b"transfer-encoding: chunked\r\n")
+        elif length is not None and not app_chunked:
+            self.framing = Framing.LENGTH
+            self._remaining = length
+        elif self.http_version == "1.1" and chunked_ok:
+            self.framing = Framing.CHUNKED
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            self.framing = Framing.CLOSE
+            self.keep_alive = False
+        if length is not None and status not in (204, 304) and self.framing is not Framing.CHUNKED:
+            parts.append(b"content-length: %d\r\n" % length)
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif self.http_version == "1.0":
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def body(self, data: bytes) -> bytes:
+        framing = self.framing
+        if framing is Framing.LENGTH:
+            self._remaining -= len(data)
+            if self._remaining < 0:
+                raise ResponseError("response body longer than its Content-Length")
+            return data
+        if framing is Framing.CHUNKED:
+            if not data:
+                return b""
+            return b"%x\r\n%s\r\n" % (len(data), data)
+        if framing is Framing.CLOSE:
+            return data
+        return b""  # HEAD and friends: the body is dropped
+
+    def end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
+        if self.framing is Framing.LENGTH and self._remaining > 0:
+            self.keep_alive = False
+            raise ResponseError(
+                f"response body shorter than its Content-Length ({self._remaining} missing)"
+            )
+        if self.framing is Framing.CHUNKED:
+            if not trailers:
+                return b"0\r\n\r\n"
+            lines = [b"0\r\n"]
+            for name, value in trailers:
+                check_header(name.lower(), value)
+                lines.append(b"%s: %s\r\n" % (name.lower(), value))
+            lines.append(b"\r\n")
+            return b"".join(lines)
+        return b""
+
+
+def informational(http_version: str, status: int, headers: Headers) -> bytes:
+    """A 1xx response (100 Continue, 101 Switching Protocols, 103 Early Hints)."""
+    if not 100 <= status < 200:
+        raise ResponseError(f"{status} is not an informational status")
+    parts = [status_line(http_version, status)]
+    for name, value in headers:
+        name = name.lower()
+        check_header(name, value)
+        parts.append(b"%s: %s\r\n" % (name, value))
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def error_response(status: int, defaults: Headers, detail: str = "") -> bytes:
+    """A short plain-text answer to bad input; the connection closes after it."""
+    text = reason_phrase(status).decode() or "Error"
+    body = (f"{status} {text}" + (f": {detail}" if detail else "") + "\n").encode(
+        "utf-8", "replace"
+    )
+    writer = ResponseWriter(b"GET", "1.1", keep_alive=False)
+    headers: Headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return writer.head(status, headers, defaults) + body

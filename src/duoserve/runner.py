@@ -1,0 +1,138 @@
+"""Run one server process from a Config: load the app, bind, serve under signal handling."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any, cast
+
+import anyio
+import anyio.abc
+
+from . import __version__
+from .config import Config
+from .errors import AppLoadError
+from .loading import LoadedApp, detect_interface, load_app, wrap_asgi2
+from .logging import configure
+from .server import Server
+from .sockets import BoundSocket, bind_all, close_all
+from .types import ASGI2App, ASGIApp
+
+log = logging.getLogger("duoserve.error")
+
+
+def run_config(config: Config, app: object | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit status. Raises the duoserve
+    errors (AppLoadError, StartupError, ConfigError) for the CLI to print as one line."""
+    configure(config)
+    loaded = resolve_app(config, app)
+    asgi_app, config = as_asgi(loaded, config)
+    sockets = bind_all(config)
+    try:
+        anyio.run(
+            _serve_with_signals,
+            config,
+            asgi_app,
+            loaded,
+            sockets,
+            backend=config.backend,
+            backend_options=backend_options(config),
+        )
+    finally:
+        close_all(sockets)
+    return 0
+
+
+def resolve_app(config: Config, app: object | None) -> LoadedApp:
+    if app is None:
+        if not config.app:
+            raise AppLoadError("no app given; usage: duoserve module:attribute")
+        return load_app(
+            config.app,
+            factory=config.factory,
+            interface=config.interface,
+            app_dir=config.app_dir,
+        )
+    interface = detect_interface(app) if config.interface == "auto" else config.interface
+    return LoadedApp(
+        target=config.app or getattr(app, "__name__", repr(app)), obj=app, interface=interface
+    )
+
+
+def as_asgi(loaded: LoadedApp, config: Config) -> tuple[ASGIApp, Config]:
+    """The ASGI 3 callable the core serves, and the config adjusted for the interface."""
+    if loaded.interface == "asgi3":
+        return cast(ASGIApp, loaded.obj), config
+    if loaded.interface == "asgi2":
+        return wrap_asgi2(cast(ASGI2App, loaded.obj)), config
+    try:
+        from .wsgi import WSGIAdapter
+    except ImportError:
+        raise AppLoadError(
+            f"{loaded.target} is a WSGI app, and this duoserve build cannot serve WSGI yet"
+        ) from None
+    return WSGIAdapter(cast(Any, loaded.obj), config), config.with_changes(lifespan="off")
+
+
+def backend_options(config: Config) -> dict[str, Any]:
+    if config.backend != "asyncio":
+        return {}
+    if config.loop == "uvloop" or (
+        config.loop == "auto" and importlib.util.find_spec("uvloop") is not None
+    ):
+        return {"use_uvloop": True}
+    return {}
+
+
+def describe(loaded: LoadedApp, config: Config, server: Server | None = None) -> str:
+    if loaded.interface == "wsgi":
+        details = f"WSGI, {config.threads} threads"
+    elif config.lifespan == "off":
+        details = f"{loaded.description}, lifespan off"
+    elif server is not None and not server.lifespan_supported:
+        details = f"{loaded.description}, lifespan unsupported"
+    else:
+        details = f"{loaded.description}, lifespan on"
+    return f"{loaded.target} ({details})"
+
+
+async def _serve_with_signals(
+    config: Config, app: ASGIApp, loaded: LoadedApp, sockets: Sequence[BoundSocket]
+) -> None:
+    server = Server(config, app, sockets=sockets, websocket_enabled=loaded.interface != "wsgi")
+    loop = "uvloop" if backend_options(config) else config.backend
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_signals, server, tg.cancel_scope)
+
+        async def serve_then_stop(
+            *, task_status: anyio.abc.TaskStatus[list[str]] = anyio.TASK_STATUS_IGNORED
+        ) -> None:
+            await server.serve(task_status=task_status)
+            tg.cancel_scope.cancel()
+
+        addresses: list[str] = await tg.start(serve_then_stop)
+        for address in addresses:
+            log.info(
+                "duoserve %s serving %s on %s — %s, 1 worker; CTRL+C to quit",
+                __version__,
+                describe(loaded, config, server),
+                address,
+                loop,
+            )
+
+
+async def _watch_signals(server: Server, scope: anyio.CancelScope) -> None:
+    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop at once."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        stopping = False
+        async for signum in signals:
+            if not stopping:
+                stopping = True
+                log.info("%s received: shutting down gracefully", signal.Signals(signum).name)
+                server.shutdown()
+            elif signum == signal.SIGINT:
+                log.warning("second SIGINT: exiting at once")
+                scope.cancel()
+                return

@@ -1,0 +1,178 @@
+"""One worker's server: listeners, the accept loop with its connection limit, lifespan, and
+graceful drain on shutdown."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+
+from .config import Config
+from .connection import handle_connection
+from .context import ConnInfo, ServerContext
+from .http.codec import make_codec
+from .lifespan import Lifespan
+from .sockets import BoundSocket, bind_all, close_all
+from .types import ASGIApp
+
+log = logging.getLogger("duoserve.error")
+
+# Out of file descriptors: wait a little instead of spinning on accept().
+_ACCEPT_BACKOFF = 0.5
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class Server:
+    """Serves `app` (an ASGI 3 callable) per `config` until `shutdown()` is called.
+
+    Use inside an anyio task group: `addresses = await tg.start(server.serve)`; the
+    addresses are the real ones (port 0 resolved). Sockets may be bound beforehand and
+    passed in (the supervisor binds once for all workers); otherwise serve() binds them."""
+
+    def __init__(
+        self,
+        config: Config,
+        app: ASGIApp,
+        *,
+        sockets: Sequence[BoundSocket] | None = None,
+        websocket_enabled: bool = True,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.websocket_enabled = websocket_enabled and config.ws != "none"
+        self.addresses: list[str] = []
+        self.lifespan_supported = False
+        self._sockets = list(sockets) if sockets is not None else None
+        self._stop_requested = False
+        self._stop: anyio.Event | None = None
+        self._open = 0
+        self._all_closed: anyio.Event | None = None
+
+    def shutdown(self) -> None:
+        """Begin a graceful stop: no new connections; in-flight requests may finish."""
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[list[str]] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        config = self.config
+        self._stop = anyio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        owned = self._sockets is None
+        sockets = bind_all(config) if self._sockets is None else self._sockets
+        try:
+            listeners = [await anyio.abc.SocketListener.from_socket(s.sock) for s in sockets]
+            self.addresses = [s.display for s in sockets]
+            state: dict[str, Any] = {}
+            ctx = ServerContext(
+                config=config,
+                app=self.app,
+                codec_factory=make_codec,
+                websocket_enabled=self.websocket_enabled,
+                lifespan_state=state,
+            )
+            async with anyio.create_task_group() as tg:
+                lifespan = Lifespan(self.app, config.lifespan, config.timeout_lifespan, state)
+                try:
+                    await lifespan.startup(tg)
+                    self.lifespan_supported = lifespan.supported
+                    task_status.started(self.addresses)
+                    await self._serve_connections(listeners, ctx)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await lifespan.shutdown()
+                    lifespan.close()
+        finally:
+            if owned:
+                close_all(sockets)
+
+    async def _serve_connections(
+        self, listeners: list[anyio.abc.SocketListener], ctx: ServerContext
+    ) -> None:
+        assert self._stop is not None
+        config = self.config
+        slots = anyio.Semaphore(config.limit_connections)
+        async with anyio.create_task_group() as connections:
+            async with anyio.create_task_group() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, connections, slots, ctx)
+                await self._stop.wait()
+                accepting.cancel_scope.cancel()
+            for listener in listeners:
+                await listener.aclose()
+            # Graceful drain: idle keep-alive connections close now, busy ones after
+            # their current request; whatever is left at the deadline is cut.
+            self._all_closed = anyio.Event()
+            if self._open == 0:
+                self._all_closed.set()
+            ctx.shutting_down.set()
+            for scope in list(ctx.idle):
+                scope.cancel()
+            with anyio.move_on_after(config.timeout_graceful_shutdown):
+                await self._all_closed.wait()
+            if not self._all_closed.is_set():
+                log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
+                ctx.force_close.set()
+                with anyio.move_on_after(config.ws_close_timeout):
+                    await self._all_closed.wait()
+            connections.cancel_scope.cancel()
+
+    async def _accept_loop(
+        self,
+        listener: anyio.abc.SocketListener,
+        connections: anyio.abc.TaskGroup,
+        slots: anyio.Semaphore,
+        ctx: ServerContext,
+    ) -> None:
+        while True:
+            await slots.acquire()
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                slots.release()
+                if exc.errno not in _RESOURCE_ERRNOS:
+                    raise
+                log.warning("accept() failed: %s; retrying in %.1fs", exc, _ACCEPT_BACKOFF)
+                await anyio.sleep(_ACCEPT_BACKOFF)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            connections.start_soon(self._handle, stream, slots, ctx)
+
+    async def _handle(
+        self, stream: anyio.abc.SocketStream, slots: anyio.Semaphore, ctx: ServerContext
+    ) -> None:
+        self._open += 1
+        try:
+            await handle_connection(stream, conn_info(stream), ctx)
+        except Exception:
+            log.exception("unexpected error while serving a connection")
+        finally:
+            slots.release()
+            self._open -= 1
+            if self._open == 0 and self._all_closed is not None:
+                self._all_closed.set()
+
+
+def conn_info(stream: anyio.abc.SocketStream) -> ConnInfo:
+    """Client and server addresses as ASGI wants them ((host, port), or None)."""
+    remote = stream.extra(SocketAttribute.remote_address, None)
+    local = stream.extra(SocketAttribute.local_address, None)
+    client = (str(remote[0]), int(remote[1])) if isinstance(remote, tuple) else None
+    server: tuple[str, int | None] | None
+    if isinstance(local, tuple):
+        server = (str(local[0]), int(local[1]))
+    elif local:
+        server = (str(local), None)
+    else:
+        server = None
+    return ConnInfo(client=client, server=server)

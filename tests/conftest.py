@@ -1,0 +1,80 @@
+"""Shared fixtures: both anyio backends, a real server on a free loopback port, raw sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+from duoserve import Config, Server
+from duoserve.types import ASGIApp
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@dataclass
+class RunningServer:
+    server: Server
+    url: str
+    host: str
+    port: int
+
+    async def raw(self, data: bytes, *, read_until_close: bool = True, timeout: float = 5) -> bytes:
+        """Send raw bytes on a new connection; return what the server sent back until it
+        closed the connection (or until `timeout`)."""
+        async with await anyio.connect_tcp(self.host, self.port) as stream:
+            if data:
+                await stream.send(data)
+            return await read_all(stream, timeout=timeout)
+
+    async def connect(self) -> anyio.abc.SocketStream:
+        return await anyio.connect_tcp(self.host, self.port)
+
+
+async def read_all(stream: anyio.abc.ByteReceiveStream, *, timeout: float = 5) -> bytes:
+    chunks: list[bytes] = []
+    with anyio.move_on_after(timeout):
+        try:
+            while True:
+                chunks.append(await stream.receive())
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            pass
+    return b"".join(chunks)
+
+
+async def read_until(
+    stream: anyio.abc.ByteReceiveStream, marker: bytes, *, timeout: float = 5
+) -> bytes:
+    """Read until `marker` has been seen (raises TimeoutError if it never comes)."""
+    data = b""
+    with anyio.fail_after(timeout):
+        while marker not in data:
+            try:
+                data += await stream.receive()
+            except anyio.EndOfStream:
+                break
+    return data
+
+
+@asynccontextmanager
+async def running_server(app: ASGIApp, **settings: Any) -> AsyncIterator[RunningServer]:
+    """A duoserve Server for `app` on 127.0.0.1, port 0, stopped gracefully on exit."""
+    settings.setdefault("host", "127.0.0.1")
+    settings.setdefault("port", 0)
+    settings.setdefault("lifespan", "auto")
+    server = Server(Config(app="test", **settings), app)
+    async with anyio.create_task_group() as tg:
+        addresses: list[str] = await tg.start(server.serve)
+        url = addresses[0]
+        host, _, port = url.removeprefix("http://").rpartition(":")
+        try:
+            yield RunningServer(server, url, host.strip("[]"), int(port))
+        finally:
+            server.shutdown()
