@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from duoserve import Config, Server
+from duoserve.errors import StartupError
 from duoserve.types import ASGIApp
 
 
@@ -70,11 +71,18 @@ async def running_server(app: ASGIApp, **settings: Any) -> AsyncIterator[Running
     settings.setdefault("port", 0)
     settings.setdefault("lifespan", "auto")
     server = Server(Config(app="test", **settings), app)
-    async with anyio.create_task_group() as tg:
-        addresses: list[str] = await tg.start(server.serve)
-        url = addresses[0]
-        host, _, port = url.removeprefix("http://").rpartition(":")
-        try:
-            yield RunningServer(server, url, host.strip("[]"), int(port))
-        finally:
-            server.shutdown()
+    try:
+        async with anyio.create_task_group() as tg:
+            addresses: list[str] = await tg.start(server.serve)
+            url = addresses[0]
+            host, _, port = url.removeprefix("http://").rpartition(":")
+            try:
+                yield RunningServer(server, url, host.strip("[]"), int(port))
+            finally:
+                server.shutdown()
+    except BaseException as exc:
+        # A startup failure is the one error tests expect to catch plainly.
+        inner = getattr(exc, "exceptions", ())
+        if len(inner) == 1 and isinstance(inner[0], StartupError):
+            raise inner[0] from None
+        raise

@@ -102,9 +102,13 @@ class Lifespan:
             return None
         # The app returned or raised without answering.
         if self._app_error is not None and (self.mode == "on" or self.supported):
-            raise StartupError(f"application {phase} raised: {self._app_error!r}")
+            hint = "" if self.supported else " (with --lifespan on the app must support lifespan)"
+            raise StartupError(f"application {phase} raised {self._app_error!r}{hint}")
         if self.mode == "on" and phase == "startup":
-            raise StartupError("the application does not support lifespan (--lifespan on)")
+            raise StartupError(
+                "the app returned without answering lifespan startup "
+                "(with --lifespan on the app must support lifespan)"
+            )
         if phase == "startup":
             log.info("lifespan not supported by the application; continuing without it")
         return None

@@ -13,7 +13,7 @@ import anyio.abc
 
 from . import __version__
 from .config import Config
-from .errors import AppLoadError
+from .errors import AppLoadError, DuoserveError
 from .loading import LoadedApp, detect_interface, load_app, wrap_asgi2
 from .logging import configure
 from .server import Server
@@ -40,9 +40,25 @@ def run_config(config: Config, app: object | None = None) -> int:
             backend=config.backend,
             backend_options=backend_options(config),
         )
+    except BaseException as exc:
+        own = _own_error(exc)
+        if own is None:
+            raise
+        raise own from None
     finally:
         close_all(sockets)
     return 0
+
+
+def _own_error(exc: BaseException) -> DuoserveError | None:
+    """duoserve's own error inside the exception groups task groups wrap it in."""
+    if isinstance(exc, DuoserveError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _own_error(inner)
+        if found is not None:
+            return found
+    return None
 
 
 def resolve_app(config: Config, app: object | None) -> LoadedApp:

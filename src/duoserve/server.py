@@ -3,9 +3,10 @@ graceful drain on shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ from anyio.abc import SocketAttribute
 from .config import Config
 from .connection import handle_connection
 from .context import ConnInfo, ServerContext
+from .errors import StartupError
 from .http.codec import make_codec
 from .lifespan import Lifespan
 from .sockets import BoundSocket, bind_all, close_all
@@ -79,7 +81,7 @@ class Server:
                 websocket_enabled=self.websocket_enabled,
                 lifespan_state=state,
             )
-            async with anyio.create_task_group() as tg:
+            async with _unwrap_startup_error(), anyio.create_task_group() as tg:
                 lifespan = Lifespan(self.app, config.lifespan, config.timeout_lifespan, state)
                 try:
                     await lifespan.startup(tg)
@@ -161,6 +163,19 @@ class Server:
             self._open -= 1
             if self._open == 0 and self._all_closed is not None:
                 self._all_closed.set()
+
+
+@contextlib.asynccontextmanager
+async def _unwrap_startup_error() -> AsyncIterator[None]:
+    """Raise a StartupError as itself, not inside the task group's exception group, so
+    callers can catch it plainly."""
+    try:
+        yield
+    except BaseException as exc:
+        inner = getattr(exc, "exceptions", ())
+        if len(inner) == 1 and isinstance(inner[0], StartupError):
+            raise inner[0] from None
+        raise
 
 
 def conn_info(stream: anyio.abc.SocketStream) -> ConnInfo:

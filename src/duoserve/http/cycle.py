@@ -202,6 +202,8 @@ class HTTPCycle:
         if not isinstance(status, int) or isinstance(status, bool):
             raise ResponseError(f"response status must be an int, got {status!r}")
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
+        if self.conn.ctx.shutting_down.is_set():
+            writer.keep_alive = False  # tell the client this connection ends here
         try:
             head = writer.head(status, headers, self.conn.ctx.default_headers())
         except (TypeError, ValueError, AttributeError):

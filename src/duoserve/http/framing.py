@@ -127,9 +127,8 @@ class ResponseWriter:
                     raise ResponseError(f"invalid Content-Length {value!r}") from None
                 if parsed < 0 or (length is not None and parsed != length):
                     raise ResponseError(f"invalid Content-Length {value!r}")
-                if length is not None:
-                    continue  # identical duplicate: send once
                 length = parsed
+                continue  # written once, below, unless the framing forbids it
             elif name == b"transfer-encoding":
                 if value.lower() != b"chunked":
                     raise ResponseError(f"unsupported Transfer-Encoding {value!r}")

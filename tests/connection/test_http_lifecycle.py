@@ -1,0 +1,199 @@
+"""Timeouts, graceful shutdown, connection limits and lifespan, over real sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from duoserve import Config, Server
+from duoserve.errors import StartupError
+from tests.conftest import read_all, read_until, running_server
+
+pytestmark = pytest.mark.anyio
+
+
+async def hello(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        raise RuntimeError("http only")
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_idle_keep_alive_connection_is_closed() -> None:
+    async with running_server(hello, timeout_keep_alive=0.3) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_until(stream, b"ok")
+            with anyio.fail_after(3):
+                rest = await read_all(stream, timeout=3)
+    assert rest == b""  # closed quietly, no error response
+
+
+async def test_slow_head_gets_408() -> None:
+    async with running_server(hello, timeout_request_head=0.3) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            with anyio.fail_after(3):
+                data = await read_all(stream, timeout=3)
+    assert data.startswith(b"HTTP/1.1 408 ")
+
+
+async def test_connection_without_any_bytes_is_closed_after_head_timeout() -> None:
+    async with running_server(hello, timeout_request_head=0.3) as srv:
+        stream = await srv.connect()
+        async with stream:
+            with anyio.fail_after(3):
+                data = await read_all(stream, timeout=3)
+    assert data == b""
+
+
+async def test_stalled_body_sender_is_disconnected() -> None:
+    events: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        while True:
+            message = await receive()
+            events.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+
+    async with running_server(app, timeout_io=0.3) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            with anyio.fail_after(3):
+                await read_all(stream, timeout=3)
+    assert events == ["http.request", "http.disconnect"]
+
+
+async def test_graceful_shutdown_finishes_in_flight_and_closes_idle() -> None:
+    entered = anyio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        if scope["path"] == "/slow":
+            entered.set()
+            await anyio.sleep(0.5)
+        await hello(scope, receive, send)
+
+    server = Server(Config(app="t", host="127.0.0.1", port=0), slow)
+    async with anyio.create_task_group() as tg:
+        url = (await tg.start(server.serve))[0]
+        port = int(url.rsplit(":", 1)[1])
+        idle = await anyio.connect_tcp("127.0.0.1", port)
+        await idle.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_until(idle, b"ok")
+        busy = await anyio.connect_tcp("127.0.0.1", port)
+        await busy.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await entered.wait()
+        server.shutdown()
+        with anyio.fail_after(3):
+            assert await read_all(idle) == b""  # idle keep-alive closed at once
+            answer = await read_all(busy)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"ok")
+        assert b"connection: close" in answer
+        await idle.aclose()
+        await busy.aclose()
+
+
+async def test_graceful_timeout_cuts_stuck_requests() -> None:
+    async def stuck(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        await anyio.sleep_forever()
+
+    server = Server(
+        Config(
+            app="t", host="127.0.0.1", port=0, timeout_graceful_shutdown=0.3, ws_close_timeout=0.1
+        ),
+        stuck,
+    )
+    async with anyio.create_task_group() as tg:
+        url = (await tg.start(server.serve))[0]
+        async with await anyio.connect_tcp("127.0.0.1", int(url.rsplit(":", 1)[1])) as stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await anyio.sleep(0.1)
+            started = anyio.current_time()
+            server.shutdown()
+            with anyio.fail_after(5):
+                assert await read_all(stream) == b""
+            assert anyio.current_time() - started < 3
+
+
+async def test_limit_connections_holds_extra_connections_in_backlog() -> None:
+    async with running_server(hello, limit_connections=1, timeout_keep_alive=0.5) as srv:
+        first = await srv.connect()
+        await first.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_until(first, b"ok")
+        second = await srv.connect()  # accepted by the kernel, not yet by duoserve
+        await second.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with anyio.move_on_after(0.2):
+            early = await second.receive()
+            pytest.fail(f"served beyond the limit: {early!r}")
+        await first.aclose()  # frees the slot
+        with anyio.fail_after(5):
+            answer = await read_all(second)
+        await second.aclose()
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+
+
+async def lifespan_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["db"] = "connected"
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = scope["state"]["db"].encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_lifespan_state_is_shared_into_requests() -> None:
+    async with running_server(lifespan_app, lifespan="on") as srv, httpx.AsyncClient() as c:
+        assert (await c.get(srv.url)).text == "connected"
+    assert srv.server.lifespan_supported
+
+
+async def test_lifespan_on_requires_support() -> None:
+    with pytest.raises(StartupError, match="must support lifespan"):
+        async with running_server(hello, lifespan="on"):
+            pass
+
+
+async def test_lifespan_auto_tolerates_apps_without_it() -> None:
+    async with running_server(hello, lifespan="auto") as srv, httpx.AsyncClient() as client:
+        assert (await client.get(srv.url)).text == "ok"
+    assert not srv.server.lifespan_supported
+
+
+async def test_lifespan_startup_failure_is_startup_error() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    with pytest.raises(StartupError, match="no database"):
+        async with running_server(app):
+            pass
+
+
+async def test_lifespan_startup_timeout() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await anyio.sleep_forever()
+
+    with pytest.raises(StartupError, match="did not complete"):
+        async with running_server(app, timeout_lifespan=0.2):
+            pass
