@@ -4,11 +4,14 @@ CLI, the DUOSERVE_* environment variables, the TOML file and the generated docs.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import sys
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, cast
 
 from .errors import ConfigError
 
@@ -360,3 +363,71 @@ def iter_sections() -> Iterator[tuple[str, list[dataclasses.Field[Any]]]]:
     for f in fields():
         seen.setdefault(meta(f).section, []).append(f)
     yield from seen.items()
+
+
+def from_sources(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    config_file: str | None = None,
+    cwd: str = ".",
+) -> Config:
+    """Merge the sources: command line > DUOSERVE_* environment > file > defaults.
+
+    `cli` holds only values given explicitly (already typed). The file is `config_file`
+    (TOML; a pyproject.toml is read from its [tool.duoserve] table), else a
+    [tool.duoserve] table in cwd/pyproject.toml when there is one."""
+    by_name = {f.name: f for f in fields()}
+    values: dict[str, Any] = {}
+    for key, raw in _read_file(config_file, cwd).items():
+        name = key.replace("-", "_")
+        if name not in by_name:
+            raise ConfigError(f"unknown setting {key!r} in the config file{_suggest(name)}")
+        values[name] = parse_value(by_name[name], raw, "config file")
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX) :].lower()
+        if name not in by_name:
+            raise ConfigError(f"unknown environment variable {var}{_suggest(name, env=True)}")
+        values[name] = parse_value(by_name[name], raw, var)
+    values.update(cli)
+    if not {"host", "port", "bind"} & values.keys() and environ.get("PORT"):
+        port = environ["PORT"]
+        if not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"$PORT must be a port number; got {port!r}")
+        values["bind"] = (f"0.0.0.0:{int(port)}",)
+    return Config(**values)
+
+
+def _read_file(config_file: str | None, cwd: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    path = Path(config_file) if config_file else Path(cwd) / "pyproject.toml"
+    if config_file is None and not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("duoserve", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[tool.duoserve] in {str(path)!r} must be a table")
+        return cast(dict[str, Any], table)
+    return data
+
+
+def _suggest(name: str, *, env: bool = False) -> str:
+    close = difflib.get_close_matches(name, [f.name for f in fields()], n=1)
+    if not close:
+        return ""
+    best = close[0]
+    return f"; did you mean {ENV_PREFIX + best.upper() if env else best.replace('_', '-')!r}?"

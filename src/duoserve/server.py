@@ -172,7 +172,7 @@ async def _unwrap_startup_error() -> AsyncIterator[None]:
     try:
         yield
     except BaseException as exc:
-        inner = getattr(exc, "exceptions", ())
+        inner: Sequence[BaseException] = getattr(exc, "exceptions", ())
         if len(inner) == 1 and isinstance(inner[0], StartupError):
             raise inner[0] from None
         raise

@@ -1,0 +1,5 @@
+"""`python -m duoserve`: the same as the `duoserve` command."""
+
+from .cli import main
+
+main()
