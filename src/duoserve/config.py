@@ -341,7 +341,9 @@ def parse_value(f: dataclasses.Field[Any], raw: Any, origin: str) -> Any:
         except (TypeError, ValueError):
             kind = "a whole number" if hint is int else "a number"
             raise ConfigError(f"{where} must be {kind}; got {raw!r}") from None
-        if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number; got {raw!r}")
+        if value < 0:
             raise ConfigError(f"{where} must not be negative; got {raw!r}")
         return value
     if typing.get_origin(hint) is tuple:
