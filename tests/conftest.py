@@ -75,9 +75,12 @@ async def running_server(app: ASGIApp, **settings: Any) -> AsyncIterator[Running
         async with anyio.create_task_group() as tg:
             addresses: list[str] = await tg.start(server.serve)
             url = addresses[0]
-            host, _, port = url.removeprefix("http://").rpartition(":")
+            host, port = "", 0
+            if url.startswith("http://"):
+                host, _, port_text = url.removeprefix("http://").rpartition(":")
+                host, port = host.strip("[]"), int(port_text)
             try:
-                yield RunningServer(server, url, host.strip("[]"), int(port))
+                yield RunningServer(server, url, host, port)
             finally:
                 server.shutdown()
     except BaseException as exc:

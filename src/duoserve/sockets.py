@@ -34,6 +34,7 @@ class BoundSocket:
     sock: socket.socket
     kind: SocketKind
     display: str
+    path: str = ""  # Unix socket file, removed by close_all()
 
 
 def bind_specs(config: Config) -> tuple[str, ...]:
@@ -96,11 +97,9 @@ def bind_all(config: Config) -> list[BoundSocket]:
 
 def close_all(sockets: Iterable[BoundSocket]) -> None:
     for bound in sockets:
-        if bound.kind == "unix":
+        if bound.path:
             with contextlib.suppress(OSError):
-                path = bound.sock.getsockname()
-                if isinstance(path, str) and path:
-                    os.unlink(path)
+                os.unlink(bound.path)
         bound.sock.close()
 
 
@@ -160,7 +159,7 @@ def _bind_unix(path: str, backlog: int) -> BoundSocket:
         sock.close()
         reason = "it exists and is not a socket" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise StartupError(f"cannot bind unix:{path}: {reason}") from None
-    return BoundSocket(sock, "unix", f"unix:{path}")
+    return BoundSocket(sock, "unix", f"unix:{path}", path=path)
 
 
 def _adopt_fd(fd: int) -> BoundSocket:
