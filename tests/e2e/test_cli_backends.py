@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import textwrap
+import threading
 import time
 from pathlib import Path
 
