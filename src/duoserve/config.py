@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import sys
 import typing
@@ -293,13 +294,13 @@ def env_name(f: dataclasses.Field[Any]) -> str:
     return ENV_PREFIX + f.name.upper()
 
 
-_TYPE_HINTS: dict[str, Any] = {}
+@functools.cache
+def _type_hints() -> dict[str, Any]:
+    return typing.get_type_hints(Config)
 
 
 def field_type(f: dataclasses.Field[Any]) -> Any:
-    if not _TYPE_HINTS:
-        _TYPE_HINTS.update(typing.get_type_hints(Config))
-    return _TYPE_HINTS[f.name]
+    return _type_hints()[f.name]
 
 
 def choices(f: dataclasses.Field[Any]) -> tuple[str, ...] | None:

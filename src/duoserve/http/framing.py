@@ -12,7 +12,12 @@ from http import HTTPStatus
 from ..types import Headers
 
 _REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
-_STATUS_LINES: dict[tuple[str, int], bytes] = {}
+# Built once at import and never changed: the status lines of every known status.
+_STATUS_LINES: dict[tuple[str, int], bytes] = {
+    (version, status): b"HTTP/%s %d %s\r\n" % (version.encode(), status, phrase)
+    for version in ("1.0", "1.1")
+    for status, phrase in _REASONS.items()
+}
 
 # RFC 9110 §5.1 token and §5.5 field value (no CR, LF or NUL; no leading/trailing space).
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -42,14 +47,11 @@ def reason_phrase(status: int) -> bytes:
 
 
 def status_line(http_version: str, status: int) -> bytes:
-    key = (http_version, status)
-    line = _STATUS_LINES.get(key)
+    line = _STATUS_LINES.get((http_version, status))
     if line is None:
         if not 100 <= status <= 999:
             raise ResponseError(f"invalid status code {status!r}")
-        line = b"HTTP/%s %d %s\r\n" % (http_version.encode(), status, reason_phrase(status))
-        if len(_STATUS_LINES) < 2048:
-            _STATUS_LINES[key] = line
+        line = b"HTTP/%s %d \r\n" % (http_version.encode(), status)
     return line
 
 
