@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -15,6 +16,9 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HTTP_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.pathsend": {},
 }
+_WEBSOCKET_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "websocket.http.response": {},
+}
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -27,17 +31,16 @@ def decode_path(raw_path: bytes) -> str:
     return unquote_to_bytes(raw_path).decode("utf-8", "replace")
 
 
-def http_scope(
-    head: RequestHead, info: ConnInfo, config: Config, state: dict[str, Any]
+def _common_scope(
+    kind: str, scheme: str, head: RequestHead, info: ConnInfo, config: Config, state: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ASGI `http` scope for one request. `path` includes root_path, per the spec."""
+    """The keys the http and websocket scopes share. `path` includes root_path, per the spec."""
     root_path = config.root_path
     return {
-        "type": "http",
+        "type": kind,
         "asgi": ASGI_VERSION,
         "http_version": head.http_version,
-        "method": head.method.decode("ascii"),
-        "scheme": info.scheme,
+        "scheme": scheme,
         "path": root_path + decode_path(head.path),
         "raw_path": head.path,
         "query_string": head.query,
@@ -46,5 +49,29 @@ def http_scope(
         "client": info.client,
         "server": info.server,
         "state": state.copy(),
-        "extensions": dict(_HTTP_EXTENSIONS),
     }
+
+
+def http_scope(
+    head: RequestHead, info: ConnInfo, config: Config, state: dict[str, Any]
+) -> dict[str, Any]:
+    """The ASGI `http` scope for one request."""
+    scope = _common_scope("http", info.scheme, head, info, config, state)
+    scope["method"] = head.method.decode("ascii")
+    scope["extensions"] = dict(_HTTP_EXTENSIONS)
+    return scope
+
+
+def websocket_scope(
+    head: RequestHead,
+    info: ConnInfo,
+    config: Config,
+    state: dict[str, Any],
+    subprotocols: Sequence[str],
+) -> dict[str, Any]:
+    """The ASGI `websocket` scope for an upgrade request the handshake checks accepted."""
+    scheme = "wss" if info.scheme == "https" else "ws"
+    scope = _common_scope("websocket", scheme, head, info, config, state)
+    scope["subprotocols"] = list(subprotocols)
+    scope["extensions"] = dict(_WEBSOCKET_EXTENSIONS)
+    return scope
