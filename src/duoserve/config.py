@@ -265,6 +265,87 @@ class Config:
         unit="bytes",
     )
 
+    # -- workers -----------------------------------------------------------------------------
+    workers: int = setting(
+        1,
+        "Worker processes serving the sockets; $WEB_CONCURRENCY, when set, replaces the "
+        "default. More than 1 (or any recycling, --reload, --preload, --pid) runs a "
+        "supervisor that restarts dead workers.",
+        "Workers",
+    )
+    reuse_port: bool = setting(
+        False,
+        "Give each worker its own SO_REUSEPORT socket on the TCP addresses, so the kernel "
+        "balances connections (Linux); otherwise workers share the inherited sockets.",
+        "Workers",
+    )
+    preload: bool = setting(
+        False,
+        "Import the app once in the main process before starting workers (copy-on-write "
+        "memory); after a SIGHUP reload, workers import it afresh.",
+        "Workers",
+    )
+    timeout_worker: float = setting(
+        60.0,
+        "Seconds a worker's event loop may go without a heartbeat before the worker is "
+        "killed and replaced; 0 = no watchdog.",
+        "Workers",
+        unit="s",
+    )
+    max_requests: int = setting(
+        0,
+        "Requests after which a worker is replaced (the new one starts first); 0 = never.",
+        "Workers",
+    )
+    max_requests_jitter: int = setting(
+        0,
+        "Random extra requests (0 to N) added to --max-requests per worker, so workers do "
+        "not restart together.",
+        "Workers",
+    )
+    max_worker_memory: int = setting(
+        0,
+        "Resident memory beyond which a worker is replaced; 0 = no limit.",
+        "Workers",
+        unit="bytes",
+    )
+    max_worker_lifetime: float = setting(
+        0.0,
+        "Seconds after which a worker is replaced, plus up to 10% random jitter; 0 = never.",
+        "Workers",
+        unit="s",
+    )
+    reload: bool = setting(
+        False,
+        "Development: restart the workers when source files change (watchfiles when "
+        "installed, else polling); a file that fails to import keeps the old code serving.",
+        "Workers",
+    )
+    reload_dir: tuple[str, ...] = setting(
+        (),
+        "Directory watched by --reload, repeatable (default: the app dir).",
+        "Workers",
+        metavar="DIR",
+    )
+    reload_include: tuple[str, ...] = setting(
+        ("*.py",),
+        "Glob of file names that trigger --reload, repeatable.",
+        "Workers",
+        metavar="GLOB",
+    )
+    reload_exclude: tuple[str, ...] = setting(
+        (".*", "__pycache__", "*.pyc", "*~"),
+        "Glob of file or directory names --reload ignores, repeatable.",
+        "Workers",
+        metavar="GLOB",
+    )
+    pid: str = setting(
+        "",
+        "Write the main process id to this file (removed on exit).",
+        "Workers",
+        metavar="FILE",
+    )
+
     def __post_init__(self) -> None:
         for f in fields():
             value = getattr(self, f.name)
@@ -395,6 +476,10 @@ def from_sources(
             raise ConfigError(f"unknown environment variable {var}{_suggest(name, env=True)}")
         values[name] = parse_value(by_name[name], raw, var)
     values.update(cli)
+    if "workers" not in values and environ.get("WEB_CONCURRENCY"):
+        values["workers"] = parse_value(
+            by_name["workers"], environ["WEB_CONCURRENCY"], "$WEB_CONCURRENCY"
+        )
     if not {"host", "port", "bind"} & values.keys() and environ.get("PORT"):
         port = environ["PORT"]
         if not port.isdigit() or int(port) > 65535:
