@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import signal
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.abc
@@ -20,6 +20,9 @@ from .server import Server
 from .sockets import BoundSocket, bind_all, close_all
 from .types import ASGI2App, ASGIApp
 
+if TYPE_CHECKING:
+    from .supervisor.handover import Handover
+
 log = logging.getLogger("duoserve.error")
 
 
@@ -27,9 +30,15 @@ def run_config(config: Config, app: object | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit status. Raises the duoserve
     errors (AppLoadError, StartupError, ConfigError) for the CLI to print as one line."""
     configure(config)
+    from .supervisor import needs_supervisor, supervise
+    from .supervisor.handover import Handover
+
+    if needs_supervisor(config):
+        return supervise(config, app)
     loaded = resolve_app(config, app)
     asgi_app, config = as_asgi(loaded, config)
     sockets = bind_all(config)
+    handover = Handover(config, sockets)
     try:
         anyio.run(
             _serve_with_signals,
@@ -37,9 +46,12 @@ def run_config(config: Config, app: object | None = None) -> int:
             asgi_app,
             loaded,
             sockets,
+            handover,
             backend=config.backend,
             backend_options=backend_options(config),
         )
+        if handover.worker is not None:  # SIGHUP: a worker with fresh code took over
+            return handover.supervise()
     except BaseException as exc:
         own = _own_error(exc)
         if own is None:
@@ -115,12 +127,16 @@ def describe(loaded: LoadedApp, config: Config, server: Server | None = None) ->
 
 
 async def _serve_with_signals(
-    config: Config, app: ASGIApp, loaded: LoadedApp, sockets: Sequence[BoundSocket]
+    config: Config,
+    app: ASGIApp,
+    loaded: LoadedApp,
+    sockets: Sequence[BoundSocket],
+    handover: Handover,
 ) -> None:
     server = Server(config, app, sockets=sockets, websocket_enabled=loaded.interface != "wsgi")
     loop = "uvloop" if backend_options(config) else config.backend
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, server, tg.cancel_scope)
+        tg.start_soon(_watch_signals, server, tg, handover)
 
         async def serve_then_stop(
             *, task_status: anyio.abc.TaskStatus[list[str]] = anyio.TASK_STATUS_IGNORED
@@ -139,16 +155,21 @@ async def _serve_with_signals(
             )
 
 
-async def _watch_signals(server: Server, scope: anyio.CancelScope) -> None:
-    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop at once."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def _watch_signals(server: Server, tg: anyio.abc.TaskGroup, handover: Handover) -> None:
+    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop at once. SIGHUP: hand
+    over to a worker process running the current code (zero-downtime reload)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, *handover.signals) as signals:
         stopping = False
         async for signum in signals:
-            if not stopping:
+            if signum in handover.signals:
+                tg.start_soon(handover.start, server)
+            elif not stopping:
                 stopping = True
                 log.info("%s received: shutting down gracefully", signal.Signals(signum).name)
+                handover.note_stop(immediate=False)
                 server.shutdown()
             elif signum == signal.SIGINT:
                 log.warning("second SIGINT: exiting at once")
-                scope.cancel()
+                handover.note_stop(immediate=True)
+                tg.cancel_scope.cancel()
                 return

@@ -1,0 +1,72 @@
+"""Multi-process mode: the main process binds the sockets once and keeps worker processes
+serving them (respawn, watchdog, recycling, zero-downtime reload)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+from ..config import Config
+from ..errors import ConfigError, StartupError
+from ..runner import as_asgi, resolve_app
+from ..sockets import BoundSocket, bind_all, close_all
+from . import systemd
+from .reload import make_watcher
+from .runtime import Runtime
+from .worker import SocketRef
+
+__all__ = ["needs_supervisor", "socket_refs", "supervise"]
+
+
+def needs_supervisor(config: Config, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether to run the supervisor rather than serve in this one process."""
+    recycling = config.max_requests or config.max_worker_memory or config.max_worker_lifetime
+    return bool(
+        config.workers != 1
+        or recycling
+        or config.reload
+        or config.preload
+        or config.reuse_port
+        or config.pid
+        or environ.get("LISTEN_FDS")
+        or environ.get("NOTIFY_SOCKET")
+    )
+
+
+def supervise(config: Config, app: object | None = None) -> int:
+    """Bind, run the workers until told to stop; 0, or StartupError when they cannot boot."""
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    loaded = None
+    if config.preload or app is not None:
+        loaded = resolve_app(config, app)
+        as_asgi(loaded, config)  # refuse what cannot be served before starting workers
+    activated = systemd.activated_binds(os.environ)
+    if activated:
+        config = config.with_changes(bind=activated)
+    sockets = bind_all(config)
+    try:
+        refs = socket_refs(config, sockets)
+        watcher = make_watcher(config, time.monotonic()) if config.reload else None
+        result = Runtime(config, refs, preloaded=loaded, watcher=watcher).run()
+    finally:
+        close_all(sockets)
+    if result.status:
+        raise StartupError(result.message)
+    return 0
+
+
+def socket_refs(config: Config, sockets: Sequence[BoundSocket]) -> list[SocketRef]:
+    """How workers find the sockets. With --reuse-port each worker binds its own socket to
+    each TCP address, and this process closes its own (it would queue connections that no
+    worker accepts)."""
+    refs: list[SocketRef] = []
+    for bound in sockets:
+        if config.reuse_port and bound.kind == "tcp":
+            host, port = bound.sock.getsockname()[:2]
+            refs.append(SocketRef(-1, "tcp", bound.display, (host, port), bound.sock.family))
+            bound.sock.close()
+        else:
+            refs.append(SocketRef(bound.sock.fileno(), bound.kind, bound.display))
+    return refs

@@ -1,0 +1,119 @@
+"""SIGHUP in single-process mode: boot a worker with fresh code beside this process's
+server, and once it serves, drain this server and become the worker's supervisor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import select
+import signal
+import time
+from collections.abc import Sequence
+
+import anyio
+import anyio.to_thread
+
+from ..config import Config
+from ..errors import StartupError
+from ..server import Server
+from ..sockets import BoundSocket
+from .policy import Command
+from .runtime import Runtime, exit_status, start_fresh
+from .worker import SocketRef, WorkerSpec
+
+log = logging.getLogger("duoserve.error")
+
+
+class Handover:
+    """Owned by the single-process runner; `worker` is set once a new worker serves."""
+
+    def __init__(self, config: Config, sockets: Sequence[BoundSocket]) -> None:
+        self.config = config
+        # Copies of the listening fds: this process's server closes its own when it drains.
+        self.refs = tuple(SocketRef(os.dup(s.sock.fileno()), s.kind, s.display) for s in sockets)
+        self.worker: tuple[int, int, str] | None = None  # pid, pipe, description
+        self.command: Command | None = None
+        self._busy = False
+
+    @property
+    def signals(self) -> tuple[signal.Signals, ...]:
+        """SIGHUP, when the app can be imported afresh (not an object given to run())."""
+        hup: signal.Signals | None = getattr(signal, "SIGHUP", None)
+        return (hup,) if hup is not None and self.config.app else ()
+
+    def note_stop(self, *, immediate: bool) -> None:
+        """The server is stopping; a worker already handed over must stop too."""
+        self.command = Command.QUIT if immediate else Command.STOP
+
+    async def start(self, server: Server) -> None:
+        if self._busy or self.worker is not None or self.command is not None:
+            return
+        self._busy = True
+        log.info("SIGHUP received: starting a worker with the current code")
+        try:
+            worker = await anyio.to_thread.run_sync(self._boot, abandon_on_cancel=True)
+        finally:
+            self._busy = False
+        if worker is None:
+            return
+        if self.command is not None:  # stopped meanwhile: do not hand over
+            os.kill(worker[0], signal.SIGTERM)
+            await anyio.to_thread.run_sync(os.waitpid, worker[0], 0)
+            os.close(worker[1])
+            return
+        self.worker = worker
+        log.info("worker (pid %d) ready; this process drains and supervises it", worker[0])
+        server.shutdown()
+
+    def supervise(self) -> int:
+        assert self.worker is not None
+        pid, pipe, description = self.worker
+        runtime = Runtime(self.config.with_changes(workers=1), self.refs)
+        runtime.adopt(pid, pipe, description)
+        if self.command is not None:
+            runtime.request(self.command)
+        try:
+            result = runtime.run()
+        finally:
+            for ref in self.refs:
+                os.close(ref.fd)
+        if result.status:
+            raise StartupError(result.message)
+        return 0
+
+    def _boot(self) -> tuple[int, int, str] | None:
+        """Start the worker and wait for its verdict (in a thread: this blocks)."""
+        read, write = os.pipe()
+        spec = WorkerSpec(self.config, self.refs, channel=write, parent=os.getpid())
+        try:
+            pid = start_fresh(spec)
+        except OSError as exc:
+            os.close(read)
+            log.error("reload failed, the old code keeps serving: %s", exc)
+            return None
+        finally:
+            os.close(write)
+        silence = self.config.timeout_worker or math.inf
+        deadline, buffer, failure = time.monotonic() + silence, b"", ""
+        while True:
+            ready, _, _ = select.select([read], [], [], max(0.0, deadline - time.monotonic()))
+            data = os.read(read, 65536) if ready else b""
+            if not data:
+                if not ready:
+                    os.kill(pid, signal.SIGKILL)
+                    failure = failure or f"the new worker sent nothing for {silence:g}s"
+                status = exit_status(os.waitpid(pid, 0)[1])
+                os.close(read)
+                log.error("reload failed, the old code keeps serving: %s", failure or status)
+                return None
+            deadline = time.monotonic() + silence
+            *lines, rest = (buffer + data).split(b"\n")
+            buffer = rest
+            for line in lines:
+                kind, _, payload = line.decode(errors="replace").partition(" ")
+                if kind == "ready":
+                    return pid, read, payload
+                if kind == "fail":
+                    failure = str(json.loads(payload))

@@ -1,0 +1,491 @@
+"""Sans-IO supervisor policy: worker events and signals in, actions out; no clock, no OS."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import Config
+
+
+class Command(enum.Enum):
+    """What a signal to the main process asks for."""
+
+    STOP = "stop"  # SIGTERM, SIGINT: graceful
+    QUIT = "quit"  # SIGQUIT (or a second SIGINT): immediate
+    RELOAD = "reload"  # SIGHUP, or a source change with --reload
+    INCREASE = "increase"  # SIGTTIN
+    DECREASE = "decrease"  # SIGTTOU
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStarted:
+    wid: int
+    pid: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    """Lifespan startup is complete and the worker is accepting."""
+
+    wid: int
+    now: float
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    wid: int
+    now: float
+    requests: int = 0
+    rss: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """The worker's own account of why it cannot boot, sent just before it exits."""
+
+    wid: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerExited:
+    wid: int
+    now: float
+    status: str  # "exit code 1", "killed by SIGKILL"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReceived:
+    command: Command
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: float
+
+
+Event = (
+    WorkerStarted | WorkerReady | Heartbeat | WorkerFailed | WorkerExited | SignalReceived | Tick
+)
+
+
+# -- actions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    wid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Graceful: the worker stops accepting, drains, runs lifespan shutdown and exits."""
+
+    wid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    wid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Every initial worker is serving: announce it (log, sd_notify READY=1)."""
+
+    description: str
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """The server began stopping (sd_notify STOPPING=1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    status: int
+    message: str = ""
+
+
+Action = Spawn | Stop | Kill | Log | Ready | Stopping | Exit
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The settings the policy needs, in seconds and bytes (0 = off)."""
+
+    workers: int = 1
+    timeout_worker: float = 0.0
+    stop_timeout: float = 30.0
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    max_memory: int = 0
+    max_lifetime: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> Limits:
+        # The worker bounds its own stop (drain, WebSocket close, lifespan shutdown); the
+        # supervisor's deadline is the backstop for a worker that cannot, plus a margin.
+        stop = config.timeout_graceful_shutdown + config.ws_close_timeout + config.timeout_lifespan
+        return cls(
+            workers=max(1, config.workers),
+            timeout_worker=config.timeout_worker,
+            stop_timeout=stop + 5.0,
+            max_requests=config.max_requests,
+            max_requests_jitter=config.max_requests_jitter,
+            max_memory=config.max_worker_memory,
+            max_lifetime=config.max_worker_lifetime,
+        )
+
+
+class State(enum.Enum):
+    BOOTING = "booting"
+    READY = "ready"
+    STOPPING = "stopping"
+
+
+class Phase(enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class _Worker:
+    wid: int
+    generation: int
+    started: float
+    pid: int = 0
+    state: State = State.BOOTING
+    last_seen: float = 0.0
+    request_limit: int = 0
+    retire_at: float = math.inf
+    stop_deadline: float = math.inf
+    killed: bool = False
+    failure: str = ""
+    replaces: int | None = None  # the worker this one is recycling
+    replaced_by: int | None = None  # the replacement booting for this one
+    keep: bool = False  # its replacement failed to boot: do not recycle it again
+
+    @property
+    def name(self) -> str:
+        return f"worker {self.wid} (pid {self.pid})" if self.pid else f"worker {self.wid}"
+
+
+class Supervisor:
+    """Decides which workers to start and stop. Feed it events with `handle()`, execute the
+    actions it returns in order, and call `handle(Tick(now))` by `next_deadline()`."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        now: float,
+        *,
+        jitter: Callable[[int], int] | None = None,
+    ) -> None:
+        self.limits = limits
+        self.target = limits.workers
+        self.phase = Phase.STARTING
+        self.generation = 0
+        self.reloading: int | None = None
+        self.workers: dict[int, _Worker] = {}
+        self._now = now
+        self._next_wid = 1
+        self._jitter = jitter or (lambda n: random.randint(0, n))
+        self._description = ""
+        self._exit_status = 0
+        self._exit_message = ""
+
+    # -- entry points -----------------------------------------------------------------------
+
+    def start(self) -> list[Action]:
+        """Spawn the initial workers (fewer when some were adopted)."""
+        return self._fill()
+
+    def adopt(self, pid: int, now: float, description: str) -> int:
+        """Take over a worker already serving (started before this supervisor existed)."""
+        worker = self._new(self.generation, now)
+        worker.pid, worker.state, worker.last_seen = pid, State.READY, now
+        self._description = description
+        self.phase = Phase.RUNNING
+        return worker.wid
+
+    def next_deadline(self) -> float:
+        """When the next Tick is due (inf: only events matter)."""
+        deadlines = [math.inf]
+        for w in self.workers.values():
+            if not w.killed:
+                deadlines.append(w.stop_deadline)
+                if self.limits.timeout_worker and w.state is not State.STOPPING:
+                    deadlines.append(w.last_seen + self.limits.timeout_worker)
+                if w.state is State.READY and w.replaced_by is None and not w.keep:
+                    deadlines.append(w.retire_at)
+        return min(deadlines)
+
+    def handle(self, event: Event) -> list[Action]:
+        if self.phase is Phase.DONE:
+            return []
+        self._now = max(self._now, getattr(event, "now", self._now))
+        if isinstance(event, WorkerStarted):
+            if event.wid in self.workers:
+                w = self.workers[event.wid]
+                w.pid, w.started, w.last_seen = event.pid, event.now, event.now
+            return []
+        if isinstance(event, WorkerFailed):
+            if event.wid in self.workers:
+                self.workers[event.wid].failure = event.message
+            return []
+        if isinstance(event, SignalReceived):
+            return self._on_command(event.command)
+        actions: list[Action] = []
+        if isinstance(event, WorkerReady):
+            actions += self._on_ready(event)
+        elif isinstance(event, Heartbeat):
+            actions += self._on_heartbeat(event)
+        elif isinstance(event, WorkerExited):
+            actions += self._on_exit(event)
+        elif isinstance(event, Tick):
+            actions += self._on_tick()
+        if self.phase in (Phase.STARTING, Phase.RUNNING):
+            actions += self._fill()
+        return actions
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _on_ready(self, event: WorkerReady) -> list[Action]:
+        w = self.workers.get(event.wid)
+        if w is None or w.state is not State.BOOTING:
+            return []
+        w.state, w.last_seen = State.READY, event.now
+        self._description = self._description or event.description
+        actions: list[Action] = [Log(logging.INFO, f"{w.name} ready")]
+        if self.phase is Phase.STOPPING:
+            return actions + self._stop(w)
+        old = self.workers.get(w.replaces) if w.replaces is not None else None
+        if old is not None:
+            w.replaces = old.replaced_by = None
+            actions += self._stop(old)
+        if w.generation == self.reloading:
+            fresh = [x for x in self.workers.values() if x.generation == self.reloading]
+            if len(fresh) >= self.target and all(x.state is State.READY for x in fresh):
+                self.generation, self.reloading = w.generation, None
+                actions.append(Log(logging.INFO, "reload complete; stopping the old workers"))
+                for x in list(self.workers.values()):
+                    if x.generation != self.generation:
+                        actions += self._stop(x)
+        if self.phase is Phase.STARTING:
+            ready = [x for x in self.workers.values() if x.state is State.READY]
+            if len(ready) >= self.target:
+                self.phase = Phase.RUNNING
+                actions.append(Ready(self._description, self.target))
+        return actions
+
+    def _on_heartbeat(self, event: Heartbeat) -> list[Action]:
+        w = self.workers.get(event.wid)
+        if w is None:
+            return []
+        w.last_seen = event.now
+        limits = self.limits
+        if w.request_limit and event.requests >= w.request_limit:
+            return self._recycle(w, f"served {event.requests} requests")
+        if limits.max_memory and event.rss > limits.max_memory:
+            return self._recycle(w, f"uses {event.rss // 1048576} MiB of memory")
+        return []
+
+    def _on_exit(self, event: WorkerExited) -> list[Action]:
+        w = self.workers.pop(event.wid, None)
+        if w is None:
+            return []
+        actions: list[Action] = []
+        if self.phase is Phase.STOPPING:
+            actions.append(Log(logging.INFO, f"{w.name} exited ({event.status})"))
+            if not self.workers:
+                self.phase = Phase.DONE
+                actions.append(Exit(self._exit_status, self._exit_message))
+            return actions
+        if w.state is State.BOOTING:
+            return self._boot_failed(w, event.status)
+        if w.state is State.STOPPING:
+            level = logging.INFO if not w.killed else logging.WARNING
+            return [Log(level, f"{w.name} exited ({event.status})")]
+        actions.append(Log(logging.ERROR, f"{w.name} died ({event.status}); replacing it"))
+        if w.replaced_by is not None and w.replaced_by in self.workers:
+            self.workers[w.replaced_by].replaces = None
+        return actions
+
+    def _boot_failed(self, w: _Worker, status: str) -> list[Action]:
+        reason = w.failure or f"{w.name} exited during boot ({status})"
+        if w.generation == self.reloading:
+            self.reloading = None
+            actions: list[Action] = [
+                Log(logging.ERROR, f"reload failed, the old workers keep serving: {reason}")
+            ]
+            for x in list(self.workers.values()):
+                if x.generation == w.generation:
+                    actions += self._stop(x)
+            return actions
+        old = self.workers.get(w.replaces) if w.replaces is not None else None
+        if old is not None:
+            old.replaced_by, old.keep = None, True
+            return [
+                Log(logging.ERROR, f"{old.name} keeps serving; its replacement failed: {reason}")
+            ]
+        self._exit_status, self._exit_message = 1, reason
+        return [Log(logging.ERROR, f"{w.name} failed to boot; stopping"), *self._stop_all()]
+
+    def _on_tick(self) -> list[Action]:
+        actions: list[Action] = []
+        now, timeout = self._now, self.limits.timeout_worker
+        for w in list(self.workers.values()):
+            if w.killed:
+                continue
+            if w.state is State.STOPPING:
+                if now >= w.stop_deadline:
+                    w.killed = True
+                    actions.append(Log(logging.WARNING, f"{w.name} did not stop in time; killing"))
+                    actions.append(Kill(w.wid))
+            elif timeout and now - w.last_seen > timeout:
+                silent = f"{now - w.last_seen:.1f}s"
+                if w.state is State.BOOTING:
+                    w.failure = f"{w.name} did not finish booting in {silent}"
+                else:
+                    w.state = State.STOPPING
+                    self._unlink(w)
+                message = f"{w.name} is blocked (no heartbeat for {silent}); killing it"
+                w.killed = True
+                actions += [Log(logging.ERROR, message), Kill(w.wid)]
+            elif w.state is State.READY and now >= w.retire_at:
+                actions += self._recycle(w, "reached --max-worker-lifetime")
+        return actions
+
+    def _on_command(self, command: Command) -> list[Action]:
+        if command is Command.QUIT or (command is Command.STOP and self.phase is Phase.STOPPING):
+            self.phase = Phase.STOPPING
+            actions: list[Action] = [Log(logging.WARNING, "stopping at once")]
+            for w in self.workers.values():
+                if not w.killed:
+                    w.killed, w.state = True, State.STOPPING
+                    actions.append(Kill(w.wid))
+            return actions + self._maybe_done()
+        if command is Command.STOP:
+            return [Log(logging.INFO, "shutting down gracefully"), *self._stop_all()]
+        if self.phase is not Phase.RUNNING:
+            return [Log(logging.WARNING, f"{command.value} ignored while {self.phase.value}")]
+        if command is Command.RELOAD:
+            return self._reload()
+        if command is Command.INCREASE:
+            self.target += 1
+            return [Log(logging.INFO, f"workers: {self.target}"), *self._fill()]
+        if self.target == 1:
+            return [Log(logging.WARNING, "workers: already 1; not stopping the last one")]
+        self.target -= 1
+        active = self._active()
+        stop = self._stop(active[-1]) if len(active) > self.target else []
+        return [Log(logging.INFO, f"workers: {self.target}"), *stop]
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _reload(self) -> list[Action]:
+        actions: list[Action] = []
+        if self.reloading is not None:
+            actions.append(Log(logging.INFO, "reload restarted"))
+            for x in list(self.workers.values()):
+                if x.generation == self.reloading:
+                    actions += self._stop(x)
+        self.reloading = max(w.generation for w in self.workers.values()) + 1
+        actions.append(Log(logging.INFO, f"reloading: starting {self.target} new worker(s)"))
+        for _ in range(self.target):
+            actions.append(Spawn(self._new(self.reloading, self._now).wid))
+        return actions
+
+    def _recycle(self, w: _Worker, reason: str) -> list[Action]:
+        if (
+            w.state is not State.READY
+            or w.replaced_by is not None
+            or w.keep
+            or self.phase is not Phase.RUNNING
+            or self.reloading is not None
+        ):
+            return []
+        new = self._new(self.generation, self._now)
+        new.replaces, w.replaced_by = w.wid, new.wid
+        message = f"{w.name} {reason}; starting worker {new.wid} to replace it"
+        return [Log(logging.INFO, message), Spawn(new.wid)]
+
+    def _active(self) -> list[_Worker]:
+        """Workers counted against the target: not stopping, not being replaced, not part
+        of a pending reload."""
+        return [
+            w
+            for w in self.workers.values()
+            if w.state is not State.STOPPING
+            and w.replaced_by is None
+            and w.generation != self.reloading
+        ]
+
+    def _fill(self) -> list[Action]:
+        missing = self.target - len(self._active())
+        return [Spawn(self._new(self.generation, self._now).wid) for _ in range(missing)]
+
+    def _new(self, generation: int, now: float) -> _Worker:
+        limits = self.limits
+        w = _Worker(self._next_wid, generation, started=now, last_seen=now)
+        self._next_wid += 1
+        if limits.max_requests:
+            w.request_limit = limits.max_requests + self._jitter(limits.max_requests_jitter)
+        if limits.max_lifetime:
+            w.retire_at = now + limits.max_lifetime + self._jitter(int(limits.max_lifetime / 10))
+        self.workers[w.wid] = w
+        return w
+
+    def _stop(self, w: _Worker) -> list[Action]:
+        if w.state is State.STOPPING:
+            return []
+        w.state = State.STOPPING
+        w.stop_deadline = self._now + self.limits.stop_timeout
+        self._unlink(w)
+        return [Stop(w.wid)]
+
+    def _unlink(self, w: _Worker) -> None:
+        """A stopping worker is nobody's replacement and needs none."""
+        for other in (w.replaces, w.replaced_by):
+            x = self.workers.get(other) if other is not None else None
+            if x is not None:
+                x.replaces = x.replaced_by = None
+        w.replaces = w.replaced_by = None
+
+    def _stop_all(self) -> list[Action]:
+        first = self.phase is not Phase.STOPPING
+        self.phase = Phase.STOPPING
+        actions: list[Action] = [Stopping()] if first else []
+        for w in list(self.workers.values()):
+            actions += self._stop(w)
+        return actions + self._maybe_done()
+
+    def _maybe_done(self) -> list[Action]:
+        if self.workers:
+            return []
+        self.phase = Phase.DONE
+        return [Exit(self._exit_status, self._exit_message)]
