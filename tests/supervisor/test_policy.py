@@ -7,27 +7,26 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from duoserve.supervisor.policy import (
+from duoserve.supervisor.events import (
     Action,
     Command,
     Event,
     Exit,
     Heartbeat,
     Kill,
-    Limits,
     Log,
     Ready,
     SignalReceived,
     Spawn,
     Stop,
     Stopping,
-    Supervisor,
     Tick,
     WorkerExited,
     WorkerFailed,
     WorkerReady,
     WorkerStarted,
 )
+from duoserve.supervisor.policy import Limits, Supervisor
 
 
 def started(*wids: int, at: float = 0.0) -> list[Event]:

@@ -19,7 +19,7 @@ from ..config import Config
 from ..errors import StartupError
 from ..server import Server
 from ..sockets import BoundSocket
-from .policy import Command
+from .events import Command
 from .runtime import Runtime, exit_status, start_fresh
 from .worker import SocketRef, WorkerSpec
 

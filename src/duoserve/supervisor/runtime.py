@@ -23,8 +23,8 @@ import duoserve
 from ..config import Config
 from ..loading import LoadedApp
 from ..runner import backend_options
-from . import policy, systemd
-from .policy import Command, Event
+from . import events, policy, systemd
+from .events import Command, Event
 from .reload import Watcher
 from .worker import SocketRef, WorkerSpec, set_title
 from .worker import run as run_worker
@@ -94,9 +94,9 @@ class Runtime:
 
     def request(self, command: Command) -> None:
         """Act on a command as soon as the loop runs (a signal that came before it)."""
-        self._events.append(policy.SignalReceived(command, time.monotonic()))
+        self._events.append(events.SignalReceived(command, time.monotonic()))
 
-    def run(self) -> policy.Exit:
+    def run(self) -> events.Exit:
         """Supervise until the policy says to exit."""
         previous = self._install_signals()
         set_title(f"duoserve: supervisor [{self.config.app}]")
@@ -127,7 +127,7 @@ class Runtime:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _step(self) -> policy.Exit | None:
+    def _step(self) -> events.Exit | None:
         now = time.monotonic()
         deadline = self.policy.next_deadline()
         if self.watcher is not None:
@@ -146,7 +146,7 @@ class Runtime:
                 name = signal.Signals(signum).name
                 log.info("%s received", name)
                 command = _COMMANDS[name]
-                self._events.append(policy.SignalReceived(command, now))
+                self._events.append(events.SignalReceived(command, now))
                 if command is Command.RELOAD:
                     self._reload_afresh()
         self._reap(now)
@@ -154,35 +154,35 @@ class Runtime:
             changed = self.watcher.changes(now)
             if changed:
                 log.info("reloading: %s changed", ", ".join(changed[:3]))
-                self._events.append(policy.SignalReceived(Command.RELOAD, now))
+                self._events.append(events.SignalReceived(Command.RELOAD, now))
                 self._reload_afresh()
-        self._events.append(policy.Tick(now))
+        self._events.append(events.Tick(now))
         return self._execute([])
 
-    def _execute(self, actions: list[policy.Action]) -> policy.Exit | None:
+    def _execute(self, actions: list[events.Action]) -> events.Exit | None:
         pending = deque(actions)
         while pending or self._events:
             if not pending:
                 pending.extend(self.policy.handle(self._events.popleft()))
                 continue
             action = pending.popleft()
-            if isinstance(action, policy.Exit):
+            if isinstance(action, events.Exit):
                 return action
             self._do(action)
         return None
 
-    def _do(self, action: policy.Action) -> None:
-        if isinstance(action, policy.Spawn):
+    def _do(self, action: events.Action) -> None:
+        if isinstance(action, events.Spawn):
             self._spawn(action.wid)
-        elif isinstance(action, policy.Stop | policy.Kill):
+        elif isinstance(action, events.Stop | events.Kill):
             pid = self._pids.get(action.wid)
-            sig = signal.SIGTERM if isinstance(action, policy.Stop) else signal.SIGKILL
+            sig = signal.SIGTERM if isinstance(action, events.Stop) else signal.SIGKILL
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-        elif isinstance(action, policy.Log):
+        elif isinstance(action, events.Log):
             log.log(action.level, action.message)
-        elif isinstance(action, policy.Ready):
+        elif isinstance(action, events.Ready):
             loop = "uvloop" if backend_options(self.config) else self.config.backend
             count = f"{action.workers} worker" + ("s" if action.workers != 1 else "")
             for address in self.addresses:
@@ -195,7 +195,7 @@ class Runtime:
                     count,
                 )
             systemd.notify("READY=1", os.environ)
-        elif isinstance(action, policy.Stopping):
+        elif isinstance(action, events.Stopping):
             systemd.notify("STOPPING=1", os.environ)
 
     # -- workers ----------------------------------------------------------------------------
@@ -215,14 +215,14 @@ class Runtime:
             os.close(read)
             os.close(write)
             now = time.monotonic()
-            self._events.append(policy.WorkerExited(wid, now, f"could not start: {exc}"))
+            self._events.append(events.WorkerExited(wid, now, f"could not start: {exc}"))
             return
         if pid == 0:
             os.close(read)
             self._child(spec)
         os.close(write)
         self._track(wid, pid, read)
-        self._events.append(policy.WorkerStarted(wid, pid, time.monotonic()))
+        self._events.append(events.WorkerStarted(wid, pid, time.monotonic()))
 
     def _track(self, wid: int, pid: int, read: int) -> None:
         os.set_blocking(read, False)
@@ -271,11 +271,11 @@ class Runtime:
             if kind == "hb":
                 requests, _, rss = payload.partition(" ")
                 with contextlib.suppress(ValueError):
-                    self._events.append(policy.Heartbeat(wid, now, int(requests), int(rss)))
+                    self._events.append(events.Heartbeat(wid, now, int(requests), int(rss)))
             elif kind == "ready":
-                self._events.append(policy.WorkerReady(wid, now, payload))
+                self._events.append(events.WorkerReady(wid, now, payload))
             elif kind == "fail":
-                self._events.append(policy.WorkerFailed(wid, str(json.loads(payload))))
+                self._events.append(events.WorkerFailed(wid, str(json.loads(payload))))
         return True
 
     def _reap(self, now: float) -> None:
@@ -294,7 +294,7 @@ class Runtime:
                 if owner == wid:  # what it said last (its boot error) comes before its exit
                     while self._read(fd):
                         pass
-            self._events.append(policy.WorkerExited(wid, now, exit_status(status)))
+            self._events.append(events.WorkerExited(wid, now, exit_status(status)))
 
     def _install_signals(self) -> dict[int, signal._HANDLER]:
         def enqueue(signum: int, frame: FrameType | None) -> None:
