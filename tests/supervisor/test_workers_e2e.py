@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -323,3 +326,44 @@ def test_reload_picks_up_edits_and_survives_a_syntax_error(tmp_path: Path) -> No
         write_app(tmp_path, "v9")
         wait_until(lambda: httpx.get(url).text == "v9", what="v9 after the fix")
         stop(proc)
+
+
+LAUNCHER = """
+import os, socket, sys
+placeholder = os.open(os.devnull, os.O_RDONLY)  # so that the socket is not fd 3 already
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen()
+os.dup2(sock.fileno(), 3)
+print("activated port", sock.getsockname()[1], file=sys.stderr, flush=True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.executable, [sys.executable, "-m", "duoserve", *sys.argv[1:]])
+"""
+
+
+def test_systemd_socket_activation_and_notify(tmp_path: Path) -> None:
+    write_app(tmp_path, "v1")
+    notify_path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify.settimeout(15)
+        args = ("workerapp:app", "--app-dir", str(tmp_path), "--no-access-log")
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        popen = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with contextlib.closing(popen.stderr), contextlib.ExitStack() as cleanup:
+            cleanup.callback(popen.wait, 10)
+            cleanup.callback(lambda: popen.poll() is None and popen.kill())
+            proc = Proc(popen)
+            port = proc.wait_for(r"activated port (\d+)")[1]
+            assert start(proc) == "fd://3"
+            assert notify.recv(100) == b"READY=1"
+            assert httpx.get(f"http://127.0.0.1:{port}/").text == "v1"
+            stop(proc)
+            assert notify.recv(100) == b"STOPPING=1"

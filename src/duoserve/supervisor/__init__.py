@@ -68,5 +68,6 @@ def socket_refs(config: Config, sockets: Sequence[BoundSocket]) -> list[SocketRe
             refs.append(SocketRef(-1, "tcp", bound.display, (host, port), bound.sock.family))
             bound.sock.close()
         else:
+            bound.sock.set_inheritable(False)  # systemd's fds are; only workers get them
             refs.append(SocketRef(bound.sock.fileno(), bound.kind, bound.display))
     return refs
