@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from wsgiref.validate import validator
 
 import anyio
+import h11
 import pytest
 
 from duoserve import Config, Server
 from duoserve.errors import StartupError
 from duoserve.types import ASGIApp
+from duoserve.wsgi import WSGIAdapter
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -65,12 +68,21 @@ async def read_until(
 
 
 @asynccontextmanager
-async def running_server(app: ASGIApp, **settings: Any) -> AsyncIterator[RunningServer]:
-    """A duoserve Server for `app` on 127.0.0.1, port 0, stopped gracefully on exit."""
+async def running_server(
+    app: ASGIApp, *, wsgi: bool = False, validate: bool = True, **settings: Any
+) -> AsyncIterator[RunningServer]:
+    """A duoserve Server for `app` on 127.0.0.1, port 0, stopped gracefully on exit. With
+    `wsgi`, the app is a WSGI app served as the runner serves one, wrapped in
+    wsgiref.validate unless `validate` is false (tests of broken apps)."""
     settings.setdefault("host", "127.0.0.1")
     settings.setdefault("port", 0)
-    settings.setdefault("lifespan", "auto")
-    server = Server(Config(app="test", **settings), app)
+    settings.setdefault("lifespan", "off" if wsgi else "auto")
+    config = Config(app="test", **settings)
+    if wsgi:
+        wsgi_app = cast(Any, validator(cast(Any, app)) if validate else app)
+        server = Server(config, WSGIAdapter(wsgi_app, config), websocket_enabled=False)
+    else:
+        server = Server(config, app)
     try:
         async with anyio.create_task_group() as tg:
             addresses: list[str] = await tg.start(server.serve)
@@ -89,3 +101,27 @@ async def running_server(app: ASGIApp, **settings: Any) -> AsyncIterator[Running
         if len(inner) == 1 and isinstance(inner[0], StartupError):
             raise inner[0] from None
         raise
+
+
+def parse_response(raw: bytes, method: bytes = b"GET") -> tuple[int, dict[bytes, bytes], bytes]:
+    """Status, headers (last value wins) and de-framed body of one raw HTTP/1.x response,
+    parsed by h11 as a client would."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    status, headers, body = 0, {}, b""
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Response):
+            status, headers = event.status_code, dict(event.headers)
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return status, headers, body
+        elif event is h11.NEED_DATA:
+            conn.receive_data(b"")
+        elif isinstance(event, h11.InformationalResponse):
+            continue
+        else:
+            raise AssertionError(f"unexpected {event!r}")

@@ -15,6 +15,7 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 # Built once: each scope gets a shallow copy so an app cannot change what others see.
 _HTTP_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.pathsend": {},
+    "http.response.zerocopysend": {},
 }
 _WEBSOCKET_EXTENSIONS: dict[str, dict[str, Any]] = {
     "websocket.http.response": {},

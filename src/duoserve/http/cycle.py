@@ -189,6 +189,8 @@ class HTTPCycle:
             self._start(message)
         elif kind == "http.response.pathsend":
             await self._send_path(message["path"])
+        elif kind == "http.response.zerocopysend":
+            await self._send_file(message)
         else:
             raise RuntimeError(f"unexpected ASGI message type {kind!r} for an HTTP response")
 
@@ -237,13 +239,33 @@ class HTTPCycle:
             self._stop_disconnect_wait()
 
     async def _send_path(self, path: str | os.PathLike[str]) -> None:
-        """http.response.pathsend: stream a file in chunks read off the event loop."""
+        """http.response.pathsend: the whole file, then the end of the response."""
         if self.writer is None:
             raise RuntimeError("http.response.pathsend sent before http.response.start")
         async with await anyio.open_file(path, "rb") as file:
-            while True:
-                chunk = await file.read(_FILE_CHUNK)
-                if not chunk:
-                    break
-                await self._send_body(chunk, True)
+            await self._stream_file(file.wrapped, None, None)
         await self._send_body(b"", False)
+
+    async def _send_file(self, message: Message) -> None:
+        """http.response.zerocopysend: `count` bytes (default: to the end) of an open file
+        from `offset` (default: its current position)."""
+        if self.writer is None:
+            raise RuntimeError("http.response.zerocopysend sent before http.response.start")
+        await self._stream_file(message["file"], message.get("offset"), message.get("count"))
+        if not message.get("more_body", False):
+            await self._send_body(b"", False)
+
+    async def _stream_file(self, file: Any, offset: int | None, count: int | None) -> None:
+        """File bytes read off the event loop, in bounded chunks, each written before the
+        next is read."""
+        if offset is not None:
+            await anyio.to_thread.run_sync(file.seek, offset)
+        remaining = count
+        while remaining is None or remaining > 0:
+            size = _FILE_CHUNK if remaining is None else min(_FILE_CHUNK, remaining)
+            chunk = await anyio.to_thread.run_sync(file.read, size)
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            await self._send_body(chunk, True)
