@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 
 from .asgi import http_scope
-from .context import ConnInfo, ServerContext
+from .context import FRESH_GRACE, ConnInfo, ServerContext
 from .errors import ClientDisconnected, ProtocolError
 from .http.codec import H1Codec
 from .http.cycle import HTTPCycle
@@ -105,15 +105,22 @@ class HTTPConnection:
         codec = self.codec
         config = self.config
         if codec.buffered == 0:
-            if self.ctx.shutting_down.is_set():
+            ctx = self.ctx
+            if ctx.shutting_down.is_set() and not first:
                 return Signal.CLOSED
-            idle_timeout = config.timeout_request_head if first else config.timeout_keep_alive
-            with anyio.move_on_after(idle_timeout) as scope:
-                self.ctx.idle.add(scope)
+            if first:
+                timeout = config.timeout_request_head
+                if ctx.shutting_down.is_set():
+                    timeout = min(timeout, FRESH_GRACE)
+                waiting = ctx.fresh
+            else:
+                timeout, waiting = config.timeout_keep_alive, ctx.idle
+            with anyio.move_on_after(timeout) as scope:
+                waiting.add(scope)
                 try:
                     data = await self.recv()
                 finally:
-                    self.ctx.idle.discard(scope)
+                    waiting.discard(scope)
             if scope.cancelled_caught:
                 return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
             codec.receive_data(data)

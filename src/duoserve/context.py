@@ -27,12 +27,20 @@ class ConnInfo:
     tls: dict[str, Any] | None = None
 
 
+# A connection accepted just before the listener closed usually has its first request
+# already on the wire: it gets this long to start it (capped by timeout_request_head)
+# instead of being cut like an idle keep-alive connection.
+FRESH_GRACE = 1.0
+
+
 @dataclass(slots=True)
 class ServerContext:
     """What every connection of one server shares. `shutting_down` is set once a graceful
-    stop begins: idle connections are closed (their waits are in `idle`), busy ones finish
-    their request and close. `force_close` is set when the graceful timeout runs out, just
-    before the remaining connections are cancelled (WebSockets send their close frame)."""
+    stop begins: idle connections are closed (their waits are in `idle`), new ones that
+    have not sent their first request yet get `FRESH_GRACE` seconds more (their waits are
+    in `fresh`), busy ones finish their request and close. `force_close` is set when the
+    graceful timeout runs out, just before the remaining connections are cancelled
+    (WebSockets send their close frame)."""
 
     config: Config
     app: ASGIApp
@@ -42,6 +50,7 @@ class ServerContext:
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
     force_close: anyio.Event = field(default_factory=anyio.Event)
     idle: set[anyio.CancelScope] = field(default_factory=set)
+    fresh: set[anyio.CancelScope] = field(default_factory=set)
     date_clock: DateClock = field(default_factory=DateClock)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
     access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.access"))
@@ -55,3 +64,12 @@ class ServerContext:
         if self.config.date_header:
             headers.append((b"date", self.date_clock.value()))
         return headers
+
+    def begin_shutdown(self) -> None:
+        """Close idle connections now and give new ones FRESH_GRACE to start a request."""
+        self.shutting_down.set()
+        for scope in list(self.idle):
+            scope.cancel()
+        deadline = anyio.current_time() + FRESH_GRACE
+        for scope in list(self.fresh):
+            scope.deadline = min(scope.deadline, deadline)

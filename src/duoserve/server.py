@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ log = logging.getLogger("duoserve.error")
 # Out of file descriptors: wait a little instead of spinning on accept().
 _ACCEPT_BACKOFF = 0.5
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# The client gave up between SYN and accept(): nothing to serve, take the next one.
+_TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 
 
 class Server:
@@ -115,9 +118,7 @@ class Server:
             self._all_closed = anyio.Event()
             if self._open == 0:
                 self._all_closed.set()
-            ctx.shutting_down.set()
-            for scope in list(ctx.idle):
-                scope.cancel()
+            ctx.begin_shutdown()
             with anyio.move_on_after(config.timeout_graceful_shutdown):
                 await self._all_closed.wait()
             if not self._all_closed.is_set():
@@ -134,12 +135,15 @@ class Server:
         slots: anyio.Semaphore,
         ctx: ServerContext,
     ) -> None:
+        raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
         while True:
             await slots.acquire()
             try:
-                stream = await listener.accept()
+                client = await _accept(raw)
             except OSError as exc:
                 slots.release()
+                if exc.errno in _TRANSIENT_ERRNOS:
+                    continue
                 if exc.errno not in _RESOURCE_ERRNOS:
                     raise
                 log.warning("accept() failed: %s; retrying in %.1fs", exc, _ACCEPT_BACKOFF)
@@ -148,21 +152,51 @@ class Server:
             except BaseException:
                 slots.release()
                 raise
-            connections.start_soon(self._handle, stream, slots, ctx)
+            connections.start_soon(self._handle, client, slots, ctx)
 
     async def _handle(
-        self, stream: anyio.abc.SocketStream, slots: anyio.Semaphore, ctx: ServerContext
+        self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
     ) -> None:
         self._open += 1
+        try:
+            stream = await _wrap(client)
+        except BaseException:
+            client.close()
+            self._closed_one(slots)
+            raise
         try:
             await handle_connection(stream, conn_info(stream), ctx)
         except Exception:
             log.exception("unexpected error while serving a connection")
         finally:
-            slots.release()
-            self._open -= 1
-            if self._open == 0 and self._all_closed is not None:
-                self._all_closed.set()
+            self._closed_one(slots)
+
+    def _closed_one(self, slots: anyio.Semaphore) -> None:
+        slots.release()
+        self._open -= 1
+        if self._open == 0 and self._all_closed is not None:
+            self._all_closed.set()
+
+
+async def _accept(raw: socket.socket) -> socket.socket:
+    """Accept one connection. The accept itself is a plain non-blocking call after the
+    only await, so cancelling the loop (shutdown) can never lose a connection the kernel
+    already handed over; another process winning the race on a shared socket is a retry."""
+    while True:
+        await anyio.wait_readable(raw)
+        try:
+            client, _ = raw.accept()
+        except BlockingIOError:
+            continue
+        client.setblocking(False)
+        return client
+
+
+async def _wrap(client: socket.socket) -> anyio.abc.SocketStream:
+    if client.family == socket.AF_UNIX:
+        return await anyio.abc.UNIXSocketStream.from_socket(client)
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return await anyio.abc.SocketStream.from_socket(client)
 
 
 @contextlib.asynccontextmanager

@@ -106,6 +106,31 @@ async def test_graceful_shutdown_finishes_in_flight_and_closes_idle() -> None:
         await busy.aclose()
 
 
+async def test_shutdown_serves_a_new_connection_whose_request_is_late() -> None:
+    """A connection accepted before the listener closed is not idle: its request, sent just
+    after shutdown began, is answered; a new connection that stays silent is closed after
+    the short grace, not after the (long) head timeout."""
+    server = Server(Config(app="t", host="127.0.0.1", port=0, timeout_request_head=30), hello)
+    async with anyio.create_task_group() as tg:
+        url = (await tg.start(server.serve))[0]
+        port = int(url.rsplit(":", 1)[1])
+        late = await anyio.connect_tcp("127.0.0.1", port)
+        silent = await anyio.connect_tcp("127.0.0.1", port)
+        await anyio.sleep(0.2)  # both accepted by the server
+        started = anyio.current_time()
+        server.shutdown()
+        await anyio.sleep(0.2)
+        await late.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        with anyio.fail_after(5):
+            answer = await read_all(late)
+            assert await read_all(silent) == b""
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"ok")
+        assert b"connection: close" in answer
+        assert anyio.current_time() - started < 3
+        await late.aclose()
+        await silent.aclose()
+
+
 async def test_graceful_timeout_cuts_stuck_requests() -> None:
     async def stuck(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -62,7 +62,7 @@ async def app(scope, receive, send):
 # new connection whose first request has not been read yet (server.py / connection.py, not
 # the supervisor). Until that is fixed, a stopping worker may cost a few connection resets;
 # set this to True with the fix and every count below must be zero.
-DRAIN_RACE_FIXED = False
+DRAIN_RACE_FIXED = True
 
 
 def assert_no_drops(load: Load) -> None:
