@@ -186,6 +186,9 @@ class H11Codec:
         if chunked and content_length is not None:
             # RFC 9112 §6.3: a smuggling signature; answer and close.
             raise self._fail(400, "both Content-Length and Transfer-Encoding")
+        if chunked and http_version == "1.0":
+            # RFC 9112 §6.1: HTTP/1.0 has no Transfer-Encoding; the framing is faulty.
+            raise self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
         if http_version == "1.1" and hosts != 1:
             raise self._fail(400, "exactly one Host header is required")
         if not host_ok:
