@@ -269,8 +269,14 @@ class Config:
     workers: int = setting(
         1,
         "Worker processes serving the sockets; $WEB_CONCURRENCY, when set, replaces the "
-        "default. More than 1 (or any recycling, --reload, --preload, --pid) runs a "
-        "supervisor that restarts dead workers.",
+        "default. A supervisor process runs them, replacing any that crash or block.",
+        "Workers",
+    )
+    single_process: bool = setting(
+        False,
+        "Serve in this one process, without a supervisor: no crash recovery or watchdog "
+        "(SIGHUP still reloads). Only with one worker and no recycling, --reload, --preload, "
+        "--reuse-port or --pid.",
         "Workers",
     )
     reuse_port: bool = setting(

@@ -18,19 +18,33 @@ from duoserve.supervisor.reload import StatPoller, watched
 @pytest.mark.parametrize(
     ("settings", "environ", "expected"),
     [
-        ({}, {}, False),
+        ({}, {}, True),  # crash recovery and the watchdog by default, with one worker too
         ({"workers": 2}, {}, True),
-        ({"reload": True}, {}, True),
-        ({"max_requests": 100}, {}, True),
-        ({"pid": "/tmp/x.pid"}, {}, True),
-        ({}, {"NOTIFY_SOCKET": "/run/notify"}, True),
-        ({}, {"LISTEN_FDS": "1"}, True),
+        ({"single_process": True}, {}, False),
+        ({"single_process": True}, {"NOTIFY_SOCKET": "/run/notify"}, True),
+        ({"single_process": True}, {"LISTEN_FDS": "1"}, True),
     ],
 )
 def test_needs_supervisor(
     settings: dict[str, object], environ: dict[str, str], expected: bool
 ) -> None:
     assert needs_supervisor(Config(**settings), environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"workers": 2}, "--workers above 1"),
+        ({"reload": True}, "--reload"),
+        ({"max_requests": 100}, "--max-requests"),
+        ({"pid": "/tmp/x.pid"}, "--pid"),
+    ],
+)
+def test_single_process_refuses_what_needs_a_supervisor(
+    settings: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        needs_supervisor(Config(single_process=True, **settings), {})
 
 
 def test_web_concurrency_sets_the_default_worker_count() -> None:

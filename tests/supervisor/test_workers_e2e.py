@@ -161,9 +161,10 @@ def stop(proc: Proc) -> str:
     return proc.output()
 
 
-def test_killed_worker_is_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])  # one worker is supervised by default too
+def test_killed_worker_is_replaced(tmp_path: Path, workers: int) -> None:
     write_app(tmp_path, "v1")
-    with serve(tmp_path, "--workers", "2") as proc:
+    with serve(tmp_path, "--workers", str(workers)) as proc:
         url = start(proc)
         pid = proc.popen.pid
         with Load(url) as load:
@@ -171,27 +172,28 @@ def test_killed_worker_is_replaced(tmp_path: Path) -> None:
             victim = children(pid)[0]
             os.kill(victim, signal.SIGKILL)
             proc.wait_for(rf"pid {victim}\) died \(killed by SIGKILL\); replacing it")
-            wait_until(lambda: len(children(pid)) == 2 and victim not in children(pid))
-            proc.wait_for(r"worker 3 \(pid \d+\) ready")
+            wait_until(lambda: len(children(pid)) == workers and victim not in children(pid))
+            proc.wait_for(rf"worker {workers + 1} \(pid \d+\) ready")
             time.sleep(0.5)
-        load.report("kill -9")
+        load.report(f"kill -9, {workers} worker(s)")
         # At most the requests the killed worker held (one per client thread).
         assert len(load.failures) <= 4
         assert load.ok > 50
         stop(proc)
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("workers", ["1", "2", "single-process"])
 def test_sighup_reloads_without_dropping_requests(tmp_path: Path, workers: str) -> None:
     write_app(tmp_path, "v1")
-    with serve(tmp_path, "--workers", workers) as proc:
+    mode = ("--single-process",) if workers == "single-process" else ("--workers", workers)
+    with serve(tmp_path, *mode) as proc:
         url = start(proc)
         with Load(url) as load:
             time.sleep(0.5)
             write_app(tmp_path, "v2")
             proc.popen.send_signal(signal.SIGHUP)
-            done = "reload complete" if workers == "2" else "this process drains and supervises"
-            proc.wait_for(done)
+            single = workers == "single-process"
+            proc.wait_for("this process drains and supervises" if single else "reload complete")
             wait_until(lambda: httpx.get(url).text == "v2", what="v2 served")
             time.sleep(0.5)
         load.report(f"SIGHUP, {workers} worker(s)")

@@ -20,18 +20,25 @@ __all__ = ["needs_supervisor", "socket_refs", "supervise"]
 
 
 def needs_supervisor(config: Config, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether to run the supervisor rather than serve in this one process."""
-    recycling = config.max_requests or config.max_worker_memory or config.max_worker_lifetime
-    return bool(
-        config.workers != 1
-        or recycling
-        or config.reload
-        or config.preload
-        or config.reuse_port
-        or config.pid
-        or environ.get("LISTEN_FDS")
-        or environ.get("NOTIFY_SOCKET")
-    )
+    """Whether to run the supervisor rather than serve in this one process: always, unless
+    --single-process asks otherwise and nothing that needs a supervisor is on."""
+    if not config.single_process:
+        return True
+    needs = {
+        "--workers above 1": config.workers != 1,
+        "--max-requests": config.max_requests,
+        "--max-worker-memory": config.max_worker_memory,
+        "--max-worker-lifetime": config.max_worker_lifetime,
+        "--reload": config.reload,
+        "--preload": config.preload,
+        "--reuse-port": config.reuse_port,
+        "--pid": config.pid,
+    }
+    wanted = [name for name, on in needs.items() if on]
+    if wanted:
+        raise ConfigError(f"--single-process cannot be combined with {', '.join(wanted)}")
+    # systemd activation and notification are handled by the supervisor.
+    return bool(environ.get("LISTEN_FDS") or environ.get("NOTIFY_SOCKET"))
 
 
 def supervise(config: Config, app: object | None = None) -> int:
