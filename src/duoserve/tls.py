@@ -48,6 +48,8 @@ def build_ssl_context(config: Config) -> ssl.SSLContext | None:
         if config.ssl_cert_reqs != "none":
             raise StartupError("--ssl-cert-reqs needs --ssl-certfile")
         return None
+    if config.ssl_cert_reqs != "none" and not config.ssl_ca_certs:
+        raise StartupError("--ssl-cert-reqs optional|required needs --ssl-ca-certs")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
@@ -70,8 +72,6 @@ def build_ssl_context(config: Config) -> ssl.SSLContext | None:
             ) from None
         except (ssl.SSLError, OSError) as exc:
             raise StartupError(f"TLS: cannot load --ssl-ca-certs ({_reason(exc)})") from None
-    elif config.ssl_cert_reqs != "none":
-        raise StartupError("--ssl-cert-reqs optional|required needs --ssl-ca-certs")
     context.verify_mode = _CERT_REQS[config.ssl_cert_reqs]
     if config.ssl_ciphers:
         try:
