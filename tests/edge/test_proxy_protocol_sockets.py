@@ -17,7 +17,7 @@ from anyio.streams.tls import TLSStream
 
 from duoserve.proxy_protocol import V2_SIGNATURE
 from tests.apps.echo_conn import asgi_conn, wsgi_conn
-from tests.conftest import parse_response, read_all, running_server
+from tests.conftest import parse_response, read_all, read_until, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +140,19 @@ async def test_proxy_header_then_tls(tmp_path: Any) -> None:
             facts = body(await read_all(stream))
     assert facts["client"] == ["198.51.100.8", 4712]
     assert facts["scheme"] == "https"
+
+
+async def test_connection_limit_counts_the_proxy_protocol_address() -> None:
+    """Behind a PROXY-protocol load balancer, each client address has its own budget."""
+    keep = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
+    other = b"PROXY TCP4 198.51.100.99 10.0.0.1 4711 443\r\n"
+    async with running_server(
+        asgi_conn, proxy_protocol="v1", limit_connections_per_ip=1, access_log=False
+    ) as srv:
+        async with await srv.connect() as first:
+            await first.send(V1 + keep)
+            assert b"198.51.100.7" in await read_until(first, b"}")
+            same = await srv.raw(V1 + REQUEST)
+            different = await srv.raw(other + REQUEST)
+    assert parse_response(same)[0] == 503
+    assert body(different)["client"] == ["198.51.100.99", 4711]
