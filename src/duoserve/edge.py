@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anyio
 import anyio.abc
 
 from .connection import HTTPConnection, handle_connection
-from .context import ConnInfo, ServerContext
+from .context import FRESH_GRACE, ConnInfo, ServerContext
 from .proxy_protocol import ProxyHeaderError, read_header
 
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
@@ -25,9 +25,11 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
     config = ctx.config
     try:
         if config.proxy_protocol != "off":
-            stream, info = await _read_proxy_header(stream, info, ctx)
+            with _before_first_request(ctx, config.timeout_proxy_protocol):
+                stream, info = await _read_proxy_header(stream, info, ctx)
         if ctx.tls is not None:
-            tls_stream = await ctx.tls.handshake(stream)
+            with _before_first_request(ctx, config.timeout_tls_handshake):
+                tls_stream = await ctx.tls.handshake(stream)
             stream = tls_stream
             info = dataclasses.replace(info, scheme="https", tls=ctx.tls.extension(tls_stream))
     except (ProxyHeaderError, TimeoutError, ssl.SSLError, *_STREAM_ERRORS) as exc:
@@ -67,8 +69,7 @@ async def _read_proxy_header(
     config = ctx.config
     mode = config.proxy_protocol
     assert mode != "off"
-    with anyio.fail_after(config.timeout_proxy_protocol):
-        header, rest = await read_header(stream, mode)
+    header, rest = await read_header(stream, mode)
     if header.length and (ctx.trusted is None or not ctx.trusted.trusts(info.client)):
         raise ProxyHeaderError("PROXY header from a peer not in --forwarded-allow-ips")
     if header.client is not None:
@@ -76,6 +77,22 @@ async def _read_proxy_header(
     if rest:
         stream = PrefixedStream(stream, rest)
     return stream, info
+
+
+@contextlib.contextmanager
+def _before_first_request(ctx: ServerContext, seconds: float) -> Iterator[None]:
+    """Bound a wait that comes before the first request; like the wait for that request,
+    it is cut to FRESH_GRACE once a graceful shutdown begins. Raises TimeoutError."""
+    if ctx.shutting_down.is_set():
+        seconds = min(seconds, FRESH_GRACE)
+    with anyio.move_on_after(seconds) as scope:
+        ctx.fresh.add(scope)
+        try:
+            yield
+        finally:
+            ctx.fresh.discard(scope)
+    if scope.cancelled_caught:
+        raise TimeoutError
 
 
 async def _refuse(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:

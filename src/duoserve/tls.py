@@ -103,12 +103,11 @@ class ServerTLSStream(TLSStream):
 
 
 class TLSSetup:
-    """A server's TLS, set up once at start: the context, the handshake timeout, and for
+    """A server's TLS, set up once at start: the context, and for
     the ASGI `tls` extension the server certificate and the cipher suites' IANA numbers."""
 
     def __init__(self, config: Config, context: ssl.SSLContext) -> None:
         self.context = context
-        self.timeout = config.timeout_tls_handshake
         self.server_cert = _first_pem(config.ssl_certfile)
         self._cipher_ids = {c["name"]: c["id"] & 0xFFFF for c in context.get_ciphers()}
 
@@ -118,12 +117,11 @@ class TLSSetup:
         return None if context is None else cls(config, context)
 
     async def handshake(self, stream: anyio.abc.ByteStream) -> ServerTLSStream:
-        """The server side of a TLS handshake within the timeout. Raises TimeoutError,
+        """The server side of a TLS handshake (the caller bounds the wait). Raises
         ssl.SSLError or a stream error; the caller closes the transport."""
-        with anyio.fail_after(self.timeout):
-            tls = await ServerTLSStream.wrap(
-                stream, server_side=True, ssl_context=self.context, standard_compatible=False
-            )
+        tls = await ServerTLSStream.wrap(
+            stream, server_side=True, ssl_context=self.context, standard_compatible=False
+        )
         assert isinstance(tls, ServerTLSStream)
         return tls
 

@@ -211,3 +211,14 @@ async def test_encrypted_key_with_password(certs: Certs, encrypted_key: str) -> 
     with pytest.raises(StartupError, match="key password"):
         async with running_server(asgi_conn, **{**good, "ssl_keyfile_password": "wrong"}):
             pass
+
+
+async def test_shutdown_does_not_wait_for_a_stalled_handshake(certs: Certs) -> None:
+    """A silent TLS client is cut after the one-second grace new connections get, not
+    after --timeout-tls-handshake or --timeout-graceful-shutdown (both 30 s here)."""
+    settings = certs.settings(timeout_tls_handshake=30, timeout_graceful_shutdown=30)
+    with anyio.fail_after(15):
+        async with running_server(asgi_conn, **settings) as srv:
+            stalled = await srv.connect()
+            await https_get(srv, certs)  # the server is up and has accepted the stalled one
+    await stalled.aclose()
