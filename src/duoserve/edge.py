@@ -74,6 +74,8 @@ async def _read_proxy_header(
         raise ProxyHeaderError("PROXY header from a peer not in --forwarded-allow-ips")
     if header.client is not None:
         info = dataclasses.replace(info, client=header.client, server=header.server)
+    if header.ssl:
+        info = dataclasses.replace(info, scheme="https")
     if rest:
         stream = PrefixedStream(stream, rest)
     return stream, info

@@ -36,6 +36,7 @@ class ProxyHeader:
     client: tuple[str, int] | None
     server: tuple[str, int] | None
     length: int  # bytes of the header; what follows belongs to the next layer
+    ssl: bool = False  # v2 PP2_TYPE_SSL: the client reached the proxy over TLS
 
 
 NO_HEADER = ProxyHeader(None, None, 0)
@@ -119,22 +120,35 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
     if address_family == 1 and transport == 1:
         if size < 12:
             raise ProxyHeaderError("PROXY v2: short IPv4 address block")
-        src, dst = (
-            socket.inet_ntop(socket.AF_INET, body[:4]),
-            socket.inet_ntop(socket.AF_INET, body[4:8]),
-        )
+        src = socket.inet_ntop(socket.AF_INET, body[:4])
+        dst = socket.inet_ntop(socket.AF_INET, body[4:8])
         sport, dport = struct.unpack("!HH", body[8:12])
-        return ProxyHeader((src, sport), (dst, dport), length)
+        return ProxyHeader((src, sport), (dst, dport), length, _client_ssl(body[12:]))
     if address_family == 2 and transport == 1:
         if size < 36:
             raise ProxyHeaderError("PROXY v2: short IPv6 address block")
         src = socket.inet_ntop(socket.AF_INET6, body[:16])
         dst = socket.inet_ntop(socket.AF_INET6, body[16:32])
         sport, dport = struct.unpack("!HH", body[32:36])
-        return ProxyHeader((src, sport), (dst, dport), length)
+        return ProxyHeader((src, sport), (dst, dport), length, _client_ssl(body[36:]))
     if address_family in (0, 3):  # UNSPEC or AF_UNIX: no IP addresses to relay
         return ProxyHeader(None, None, length)
     raise ProxyHeaderError("PROXY v2: unknown address family")
+
+
+def _client_ssl(tlvs: bytes) -> bool:
+    """Whether the TLVs include PP2_TYPE_SSL with PP2_CLIENT_SSL set (HAProxy's
+    send-proxy-v2-ssl). Every other TLV is skipped; a truncated one ends the walk."""
+    offset = 0
+    while offset + 3 <= len(tlvs):
+        kind, size = tlvs[offset], int.from_bytes(tlvs[offset + 1 : offset + 3], "big")
+        value = tlvs[offset + 3 : offset + 3 + size]
+        if len(value) < size:
+            return False
+        if kind == 0x20 and size >= 5:
+            return bool(value[0] & 0x01)
+        offset += 3 + size
+    return False
 
 
 async def read_header(stream: anyio.abc.ByteReceiveStream, mode: Mode) -> tuple[ProxyHeader, bytes]:

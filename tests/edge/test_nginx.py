@@ -59,10 +59,22 @@ http {{
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Prefix "";
         }}
     }}
 }}
 """
+
+
+# What a client may try; the nginx config above overwrites or clears each of these.
+SPOOFED = {
+    "X-Forwarded-For": "6.6.6.6",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Port": "1",
+    "X-Forwarded-Prefix": "/evil",
+}
 
 
 def free_port() -> int:
@@ -119,9 +131,11 @@ async def through_nginx(
     upstream = tmp_path / "duoserve.sock"
     async with running_server(app, wsgi=wsgi, bind=(f"unix:{upstream}",), **settings):
         async with nginx(tmp_path, upstream) as url, httpx.AsyncClient(verify=context) as client:
-            response = await client.get(url + "/x", headers={"X-Forwarded-For": "6.6.6.6"})
+            response = await client.get(url + "/x", headers=SPOOFED)
     assert response.status_code == 200, response.text
-    return response.json()
+    result = response.json()
+    result["nginx_port"] = int(url.rpartition(":")[2])
+    return result
 
 
 async def test_asgi_behind_nginx(tmp_path: Path, tls_client: ssl.SSLContext) -> None:
@@ -131,6 +145,8 @@ async def test_asgi_behind_nginx(tmp_path: Path, tls_client: ssl.SSLContext) -> 
     assert facts["client"] == ["127.0.0.1", 0]
     assert facts["scheme"] == "https"
     assert facts["host"] == "127.0.0.1"
+    assert facts["server"] == ["127.0.0.1", facts["nginx_port"]]
+    assert facts["root_path"] == ""
 
 
 async def test_wsgi_behind_nginx(tmp_path: Path, tls_client: ssl.SSLContext) -> None:
@@ -139,8 +155,10 @@ async def test_wsgi_behind_nginx(tmp_path: Path, tls_client: ssl.SSLContext) -> 
     )
     assert environ["REMOTE_ADDR"] == "127.0.0.1"
     assert environ["wsgi.url_scheme"] == "https"
+    assert environ["HTTP_HOST"] == "127.0.0.1"
     assert environ["SERVER_NAME"] == "127.0.0.1"
-    assert environ["SERVER_PORT"] == "443"
+    assert environ["SERVER_PORT"] == str(environ["nginx_port"])
+    assert environ["SCRIPT_NAME"] == ""
 
 
 async def test_default_trust_treats_loopback_clients_as_proxies(

@@ -156,3 +156,12 @@ async def test_connection_limit_counts_the_proxy_protocol_address() -> None:
             different = await srv.raw(other + REQUEST)
     assert parse_response(same)[0] == 503
     assert body(different)["client"] == ["198.51.100.99", 4711]
+
+
+async def test_v2_ssl_tlv_sets_https() -> None:
+    header = V2_SIGNATURE + struct.pack("!BBH", 0x21, 0x11, 12 + 8) + V2[16:28]
+    header += bytes([0x20, 0x00, 0x05, 0x01, 0, 0, 0, 0])
+    async with running_server(wsgi_conn, wsgi=True, proxy_protocol="v2") as srv:  # type: ignore[arg-type]
+        environ = body(await srv.raw(header + REQUEST))
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["REMOTE_ADDR"] == "198.51.100.8"

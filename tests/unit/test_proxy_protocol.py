@@ -61,6 +61,22 @@ def test_valid_headers(mode: str, data: bytes, client: tuple[str, int] | None, l
         assert parse(data[:cut], mode) is None  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("tlvs", "ssl"),
+    [
+        (b"", False),
+        (bytes([0x20, 0x00, 0x05, 0x01, 0, 0, 0, 0]), True),  # PP2_TYPE_SSL, client over TLS
+        (bytes([0x20, 0x00, 0x05, 0x00, 0, 0, 0, 0]), False),
+        (TLVS + bytes([0x20, 0x00, 0x05, 0x07, 0, 0, 0, 0]), True),  # after other TLVs
+        (bytes([0x20, 0x00, 0x09, 0x01]), False),  # truncated
+    ],
+)
+def test_v2_ssl_tlv(tlvs: bytes, ssl: bool) -> None:
+    header = parse(v2(1, 0x11, V2_TCP4[16:28] + tlvs), "v2")
+    assert header is not None
+    assert header.ssl is ssl
+
+
 def test_auto_without_header_passes_everything_on() -> None:
     assert parse(b"GET / HTTP/1.1\r\n", "auto") is NO_HEADER
     assert parse(b"\x16\x03\x01", "auto") is NO_HEADER  # a TLS ClientHello
