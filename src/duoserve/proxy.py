@@ -113,6 +113,7 @@ def resolve_proxy(peer: ConnInfo, headers: Headers, trusted: TrustedProxies) -> 
         name, host_port = _split_host(host) if host is not None else (None, None)
         if name is None:
             name = server[0] if server is not None else "localhost"
+        name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
         default = 443 if scheme == "https" else 80
         real_port = port or host_port or (default if host is not None else None)
         server = (name, real_port if real_port is not None else (server[1] if server else None))
@@ -132,7 +133,7 @@ def _x_forwarded_hops(headers: Headers) -> list[_Hop]:
     for name, value in headers:
         if name in _X_FORWARDED:
             items = [v.strip() for v in value.decode("latin-1").split(",")]
-            found.setdefault(name, []).extend(items)
+            found.setdefault(name, []).extend(item for item in items if item)
     if not found:
         return []
     fors = found.get(b"x-forwarded-for", [])

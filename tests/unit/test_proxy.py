@@ -164,6 +164,11 @@ def test_host_port_and_prefix_set_server_and_root_path() -> None:
     assert info.server == ("example.com", 9000)
     info = resolve_proxy(LOCAL, h(("X-Forwarded-Port", "8443")), DEFAULT)
     assert info.server == ("127.0.0.1", 8443)
+    info = resolve_proxy(LOCAL, h(("X-Forwarded-Host", "[2001:db8::1]:8080")), DEFAULT)
+    assert info.server == ("2001:db8::1", 8080)
+    assert info.host == b"[2001:db8::1]:8080"
+    # an empty X-Forwarded-For says nothing
+    assert resolve_proxy(LOCAL, h(("X-Forwarded-For", "")), DEFAULT) == LOCAL
     # a prefix that is not a path, and a bad port, are ignored
     info = resolve_proxy(
         LOCAL, h(("X-Forwarded-Prefix", "app"), ("X-Forwarded-Port", "x")), DEFAULT
