@@ -88,8 +88,8 @@ async def running_server(
             addresses: list[str] = await tg.start(server.serve)
             url = addresses[0]
             host, port = "", 0
-            if url.startswith("http://"):
-                host, _, port_text = url.removeprefix("http://").rpartition(":")
+            if url.startswith(("http://", "https://")):
+                host, _, port_text = url.partition("://")[2].rpartition(":")
                 host, port = host.strip("[]"), int(port_text)
             try:
                 yield RunningServer(server, url, host, port)

@@ -35,8 +35,10 @@ def decode_path(raw_path: bytes) -> str:
 def _common_scope(
     kind: str, scheme: str, head: RequestHead, info: ConnInfo, config: Config, state: dict[str, Any]
 ) -> dict[str, Any]:
-    """The keys the http and websocket scopes share. `path` includes root_path, per the spec."""
-    root_path = config.root_path
+    """The keys the http and websocket scopes share. `path` includes root_path, per the spec.
+    A trusted proxy's prefix replaces --root-path, its host replaces the Host header."""
+    root_path = config.root_path if info.root_path is None else info.root_path
+    headers = head.headers if info.host is None else _with_host(head.headers, info.host)
     return {
         "type": kind,
         "asgi": ASGI_VERSION,
@@ -46,7 +48,7 @@ def _common_scope(
         "raw_path": head.path,
         "query_string": head.query,
         "root_path": root_path,
-        "headers": head.headers,
+        "headers": headers,
         "client": info.client,
         "server": info.server,
         "state": state.copy(),
@@ -60,6 +62,8 @@ def http_scope(
     scope = _common_scope("http", info.scheme, head, info, config, state)
     scope["method"] = head.method.decode("ascii")
     scope["extensions"] = dict(_HTTP_EXTENSIONS)
+    if info.tls is not None:
+        scope["extensions"]["tls"] = info.tls
     return scope
 
 
@@ -75,4 +79,11 @@ def websocket_scope(
     scope = _common_scope("websocket", scheme, head, info, config, state)
     scope["subprotocols"] = list(subprotocols)
     scope["extensions"] = dict(_WEBSOCKET_EXTENSIONS)
+    if info.tls is not None:
+        scope["extensions"]["tls"] = info.tls
     return scope
+
+
+def _with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """The request headers with one Host header: the one a trusted proxy forwarded."""
+    return [(b"host", host)] + [(name, value) for name, value in headers if name != b"host"]

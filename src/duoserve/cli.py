@@ -166,10 +166,12 @@ def _check(config: Config) -> int:
     from .loading import load_app
     from .runner import describe
     from .sockets import describe_binds
+    from .tls import https_url
 
     loaded = load_app(
         config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir
     )
     for address in describe_binds(config):
-        print(f"{PROG} {__version__} would serve {describe(loaded, config)} on {address}")
+        url = https_url(address, config)
+        print(f"{PROG} {__version__} would serve {describe(loaded, config)} on {url}")
     return 0

@@ -24,6 +24,9 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 WSChoice = Literal["auto", "wsproto", "none"]
 WSShutdown = Literal["graceful", "immediate"]
 ChunkedInput = Literal["buffer", "stream"]
+ProxyHeadersFormat = Literal["x-forwarded", "forwarded"]
+ProxyProtocol = Literal["off", "v1", "v2", "auto"]
+CertReqs = Literal["none", "optional", "required"]
 
 ENV_PREFIX = "DUOSERVE_"
 MiB = 1024 * 1024
@@ -350,6 +353,79 @@ class Config:
         "Write the main process id to this file (removed on exit).",
         "Workers",
         metavar="FILE",
+    )
+
+    # -- proxies and TLS (network edge) ----------------------------------------------
+    proxy_headers: bool = setting(
+        True,
+        "Take the client address, scheme, host and prefix from proxy headers, only when the "
+        "peer is in --forwarded-allow-ips.",
+        "Proxies",
+    )
+    proxy_headers_format: ProxyHeadersFormat = setting(
+        "x-forwarded",
+        "Which proxy headers to read: 'x-forwarded' (X-Forwarded-For/-Proto/-Host/-Port/-Prefix, "
+        "what nginx and most load balancers set) or 'forwarded' (RFC 7239). The other family "
+        "is ignored, since proxies pass it through from the client unchanged.",
+        "Proxies",
+    )
+    forwarded_allow_ips: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1", "unix"),
+        "Trusted proxies: IP addresses, CIDR networks, 'unix' (Unix-socket peers) or '*' "
+        "(everyone). Comma-separated or repeatable.",
+        "Proxies",
+        metavar="IPS",
+    )
+    proxy_protocol: ProxyProtocol = setting(
+        "off",
+        "Expect a HAProxy PROXY protocol header (v1 text, v2 binary; 'auto' accepts either or "
+        "none) at the start of each connection, from peers in --forwarded-allow-ips only.",
+        "Proxies",
+    )
+    timeout_proxy_protocol: float = setting(
+        5.0,
+        "Seconds allowed to receive the PROXY protocol header; past it the connection closes.",
+        "Proxies",
+        unit="s",
+    )
+    limit_connections_per_ip: int = setting(
+        0,
+        "Open connections per client address per worker (the socket peer, or the PROXY "
+        "protocol address; never a header); beyond it: 503 and close. 0 = no limit.",
+        "Limits",
+    )
+    ssl_certfile: str = setting(
+        "", "Serve HTTPS: the certificate chain (PEM).", "TLS", metavar="FILE"
+    )
+    ssl_keyfile: str = setting(
+        "", "The private key (PEM); default: inside --ssl-certfile.", "TLS", metavar="FILE"
+    )
+    ssl_keyfile_password: str = setting(
+        "",
+        "Password of an encrypted key (prefer the environment variable to the flag).",
+        "TLS",
+        metavar="PASSWORD",
+    )
+    ssl_ca_certs: str = setting(
+        "",
+        "CA certificates (PEM) that client certificates are checked against.",
+        "TLS",
+        metavar="FILE",
+    )
+    ssl_cert_reqs: CertReqs = setting(
+        "none", "Client certificates: not asked for, optional, or required.", "TLS"
+    )
+    ssl_ciphers: str = setting(
+        "",
+        "OpenSSL cipher list for TLS 1.2 (default: Python's secure defaults).",
+        "TLS",
+        metavar="CIPHERS",
+    )
+    timeout_tls_handshake: float = setting(
+        10.0,
+        "Seconds allowed for the TLS handshake; past it the connection closes.",
+        "TLS",
+        unit="s",
     )
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from .http.codec import H1Codec
 from .http.cycle import HTTPCycle
 from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
+from .proxy import resolve_proxy
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -70,12 +71,15 @@ class HTTPConnection:
             first = False
             if head is None:
                 return
+            info = self.info
+            if ctx.trusted is not None and self.config.proxy_headers:
+                info = resolve_proxy(info, head.headers, ctx.trusted)
             if head.upgrade == b"websocket" and ctx.websocket_enabled:
                 from .websocket.session import serve_websocket
 
-                await serve_websocket(self.stream, self.codec, head, self.info, ctx)
+                await serve_websocket(self.stream, self.codec, head, info, ctx)
                 return
-            if not await self._serve(head) or ctx.shutting_down.is_set():
+            if not await self._serve(head, info) or ctx.shutting_down.is_set():
                 return
             self.codec.start_next_cycle()
 
@@ -136,7 +140,7 @@ class HTTPConnection:
         raise ProtocolError(408, "request head not received in time")
 
     # -- one request -------------------------------------------------------------------------
-    async def _serve(self, head: RequestHead) -> bool:
+    async def _serve(self, head: RequestHead, info: ConnInfo) -> bool:
         """Run the app for one request; True when the connection may carry another."""
         ctx = self.ctx
         config = self.config
@@ -147,7 +151,7 @@ class HTTPConnection:
         start = time.perf_counter()
         ctx.in_flight += 1
         try:
-            await cycle.run(ctx.app, http_scope(head, self.info, config, ctx.lifespan_state))
+            await cycle.run(ctx.app, http_scope(head, info, config, ctx.lifespan_state))
         finally:
             ctx.in_flight -= 1
         if config.access_log:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -13,18 +13,26 @@ from .config import Config
 from .http.framing import DateClock
 from .types import ASGIApp, Headers
 
+if TYPE_CHECKING:
+    from .proxy import TrustedProxies
+    from .tls import TLSSetup
+
 Scheme = Literal["http", "https"]
 
 
 @dataclass(frozen=True, slots=True)
 class ConnInfo:
     """Where a connection comes from and arrives at. `client`/`server` are None for
-    peers without an address (Unix sockets give only the server path)."""
+    peers without an address (Unix sockets give only the server path). `host` and
+    `root_path` are set by a trusted proxy (X-Forwarded-Host/-Prefix): the Host header and
+    root path the app sees."""
 
     client: tuple[str, int] | None
     server: tuple[str, int | None] | None
     scheme: Scheme = "http"
     tls: dict[str, Any] | None = None
+    host: bytes | None = None
+    root_path: str | None = None
 
 
 # A connection accepted just before the listener closed usually has its first request
@@ -55,6 +63,11 @@ class ServerContext:
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
     access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.access"))
     in_flight: int = 0
+    # The network edge (proxy.py, tls.py, edge.py): whose proxy headers and PROXY protocol
+    # headers are believed, the TLS context, open connections per client address.
+    trusted: TrustedProxies | None = None
+    tls: TLSSetup | None = None
+    per_ip: dict[str, int] = field(default_factory=dict)
 
     def default_headers(self) -> Headers:
         """Server and Date headers for a response, per the settings."""

@@ -15,12 +15,14 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from .config import Config
-from .connection import handle_connection
 from .context import ConnInfo, ServerContext
+from .edge import serve_accepted
 from .errors import StartupError
 from .http.codec import make_codec
 from .lifespan import Lifespan
+from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
+from .tls import TLSSetup, https_url
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -72,10 +74,12 @@ class Server:
         if self._stop_requested:
             self._stop.set()
         owned = self._sockets is None
+        tls = TLSSetup.from_config(config)
+        trusted = TrustedProxies.parse(config.forwarded_allow_ips, config.proxy_headers_format)
         sockets = bind_all(config) if self._sockets is None else self._sockets
         try:
             listeners = [await anyio.abc.SocketListener.from_socket(s.sock) for s in sockets]
-            self.addresses = [s.display for s in sockets]
+            self.addresses = [https_url(s.display, config) for s in sockets]
             state: dict[str, Any] = {}
             ctx = ServerContext(
                 config=config,
@@ -83,6 +87,8 @@ class Server:
                 codec_factory=make_codec,
                 websocket_enabled=self.websocket_enabled,
                 lifespan_state=state,
+                trusted=trusted,
+                tls=tls,
             )
             async with _unwrap_startup_error(), anyio.create_task_group() as tg:
                 lifespan = Lifespan(self.app, config.lifespan, config.timeout_lifespan, state)
@@ -165,7 +171,7 @@ class Server:
             self._closed_one(slots)
             raise
         try:
-            await handle_connection(stream, conn_info(stream), ctx)
+            await serve_accepted(stream, conn_info(stream), ctx)
         except Exception:
             log.exception("unexpected error while serving a connection")
         finally:

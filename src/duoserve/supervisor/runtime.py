@@ -23,6 +23,7 @@ import duoserve
 from ..config import Config
 from ..loading import LoadedApp
 from ..runner import backend_options
+from ..tls import https_url
 from . import events, policy, systemd
 from .events import Command, Event
 from .reload import Watcher
@@ -72,7 +73,7 @@ class Runtime:
         # Fork copies the parent's modules; once the parent's copy of the app is stale (a
         # reload after --preload, or a handover) workers start as fresh interpreters.
         self.fresh = False
-        self.addresses = [ref.display for ref in self.sockets]
+        self.addresses = [https_url(ref.display, config) for ref in self.sockets]
         self._pids: dict[int, int] = {}  # wid -> pid
         self._wids: dict[int, int] = {}  # pid -> wid
         self._pipes: dict[int, tuple[int, bytearray]] = {}  # read fd -> (wid, partial line)
