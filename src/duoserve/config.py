@@ -27,6 +27,7 @@ ChunkedInput = Literal["buffer", "stream"]
 ProxyHeadersFormat = Literal["x-forwarded", "forwarded"]
 ProxyProtocol = Literal["off", "v1", "v2", "auto"]
 CertReqs = Literal["none", "optional", "required"]
+LogFormat = Literal["text", "json"]
 
 ENV_PREFIX = "DUOSERVE_"
 MiB = 1024 * 1024
@@ -200,6 +201,48 @@ class Config:
     access_log: bool = setting(True, "Log one line per request.", "Logging")
     server_header: bool = setting(True, "Send 'Server: duoserve'.", "Logging")
     date_header: bool = setting(True, "Send a 'Date' header.", "Logging")
+
+    # -- log formats, request ids and static files (docs/logging.md, docs/static-files.md)
+    log_format: LogFormat = setting(
+        "text",
+        "Server and access log lines as plain 'text' or 'json' (one object per line).",
+        "Logging",
+    )
+    access_log_format: str = setting(
+        '{client} - "{method} {target} HTTP/{http_version}" {status} {bytes} {duration_ms:.1f}ms',
+        "Access log line as a Python format string over named fields: client, client_ip, "
+        "method, path, query, target, http_version, status, bytes, duration, duration_ms, "
+        "user_agent, referer, request_id, worker, interface.",
+        "Logging",
+        metavar="FORMAT",
+    )
+    log_config: str = setting(
+        "",
+        "Configure logging from this file instead (logging.config.dictConfig as .json or "
+        ".toml; fileConfig as .ini/.conf/.cfg).",
+        "Logging",
+        metavar="FILE",
+    )
+    request_id: bool = setting(
+        False,
+        "Propagate a valid incoming X-Request-ID (else generate one), pass it to the app, "
+        "echo it in the response and put it in the access log.",
+        "Logging",
+    )
+    static: tuple[str, ...] = setting(
+        (),
+        "Serve the files of DIRECTORY under a URL prefix, repeatable: /static=./staticfiles. "
+        "Requests under the prefix never reach the app.",
+        "Static files",
+        metavar="PREFIX=DIRECTORY",
+    )
+    static_cache_control: str = setting(
+        "no-cache",
+        "Cache-Control header of static files ('' sends none). For hashed file names "
+        "(Django's ManifestStaticFilesStorage): 'public, max-age=31536000, immutable'.",
+        "Static files",
+        metavar="VALUE",
+    )
 
     # -- websocket -----------------------------------------------------------------------
     ws: WSChoice = setting(

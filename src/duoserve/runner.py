@@ -18,6 +18,7 @@ from .loading import LoadedApp, detect_interface, load_app, wrap_asgi2
 from .logging import configure
 from .server import Server
 from .sockets import BoundSocket, bind_all, close_all
+from .static import StaticFiles, parse_mounts
 from .types import ASGI2App, ASGIApp
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def resolve_app(config: Config, app: object | None) -> LoadedApp:
 
 def as_asgi(loaded: LoadedApp, config: Config) -> tuple[ASGIApp, Config]:
     """The ASGI 3 callable the core serves, and the config adjusted for the interface."""
+    parse_mounts(config)  # a bad --static fails here, before binding or forking
     if loaded.interface == "asgi3":
         return cast(ASGIApp, loaded.obj), config
     if loaded.interface == "asgi2":
@@ -153,6 +155,8 @@ async def _serve_with_signals(
                 address,
                 loop,
             )
+        if isinstance(server.app, StaticFiles):
+            log.info("static files: %s", server.app.describe())
 
 
 async def _watch_signals(server: Server, tg: anyio.abc.TaskGroup, handover: Handover) -> None:

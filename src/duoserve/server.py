@@ -23,6 +23,7 @@ from .lifespan import Lifespan
 from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
 from .tls import TLSSetup, https_url
+from .static import with_static
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -50,7 +51,7 @@ class Server:
         websocket_enabled: bool = True,
     ) -> None:
         self.config = config
-        self.app = app
+        self.app = with_static(app, config)
         self.websocket_enabled = websocket_enabled and config.ws != "none"
         self.addresses: list[str] = []
         self.lifespan_supported = False
