@@ -16,6 +16,12 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _HTTP_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.pathsend": {},
     "http.response.zerocopysend": {},
+    "http.response.trailers": {},
+}
+# 103 Early Hints only for HTTP/1.1 clients (HTTP/1.0 has no 1xx responses).
+_HTTP11_EXTENSIONS: dict[str, dict[str, Any]] = {
+    **_HTTP_EXTENSIONS,
+    "http.response.early_hint": {},
 }
 _WEBSOCKET_EXTENSIONS: dict[str, dict[str, Any]] = {
     "websocket.http.response": {},
@@ -61,7 +67,8 @@ def http_scope(
     """The ASGI `http` scope for one request."""
     scope = _common_scope("http", info.scheme, head, info, config, state)
     scope["method"] = head.method.decode("ascii")
-    scope["extensions"] = dict(_HTTP_EXTENSIONS)
+    extensions = _HTTP11_EXTENSIONS if head.http_version == "1.1" else _HTTP_EXTENSIONS
+    scope["extensions"] = dict(extensions)
     if info.tls is not None:
         scope["extensions"]["tls"] = info.tls
     return scope

@@ -4,7 +4,9 @@ timeouts for idle, slow-header and stalled clients."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
+from collections.abc import Sequence
 
 import anyio
 import anyio.abc
@@ -17,6 +19,7 @@ from .http.cycle import HTTPCycle
 from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
 from .proxy import resolve_proxy
+from .request_id import request_id
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -147,15 +150,24 @@ class HTTPConnection:
         if config.limit_concurrency and ctx.in_flight >= config.limit_concurrency:
             await self.send_error(503, "too many requests in progress")
             return False
+        rid = None
+        if config.request_id:
+            rid, replaced = request_id(head.headers)
+            if replaced is not None:
+                head = dataclasses.replace(head, headers=replaced)
         cycle = HTTPCycle(self, head)
+        cycle.request_id = rid
         start = time.perf_counter()
+        scope = http_scope(head, info, config, ctx.lifespan_state)
         ctx.in_flight += 1
         try:
-            await cycle.run(ctx.app, http_scope(head, info, config, ctx.lifespan_state))
+            await cycle.run(ctx.app, scope)
         finally:
             ctx.in_flight -= 1
-        if config.access_log:
-            self._log_access(head, cycle, start)
+        access = ctx.access
+        if access is not None and access.enabled():
+            duration = time.perf_counter() - start
+            access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
         writer = cycle.writer
         return (
             writer is not None
@@ -196,12 +208,15 @@ class HTTPConnection:
             self.write_failed = True
             raise ClientDisconnected("the client has disconnected") from None
 
-    async def send_error(self, status: int, detail: str = "") -> None:
+    async def send_error(
+        self, status: int, detail: str = "", headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         """Answer with a short error response; the connection closes afterwards."""
         self.codec.keep_alive = False
         self.error_sent = True
+        defaults = [*self.ctx.default_headers(), *headers]
         with contextlib.suppress(ClientDisconnected):
-            await self.write(error_response(status, self.ctx.default_headers(), detail))
+            await self.write(error_response(status, defaults, detail))
 
     def abort(self) -> None:
         """The response cannot be completed: make sure the connection is not reused."""
@@ -232,20 +247,5 @@ class HTTPConnection:
                 budget -= len(data)
 
     # -- logging ---------------------------------------------------------------------------------
-    def _log_access(self, head: RequestHead, cycle: HTTPCycle, start: float) -> None:
-        log = self.ctx.access_log
-        if log.isEnabledFor(20):
-            target = head.target.decode("ascii", "replace")
-            log.info(
-                '%s - "%s %s HTTP/%s" %d %d %.1fms',
-                self.peer,
-                head.method.decode("ascii", "replace"),
-                target,
-                head.http_version,
-                cycle.status,
-                cycle.body_bytes,
-                (time.perf_counter() - start) * 1000,
-            )
-
     def log_bad_request(self, exc: ProtocolError) -> None:
         self.ctx.error_log.info("%s: %d %s", self.peer, exc.status, exc.detail)

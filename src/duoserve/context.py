@@ -16,6 +16,7 @@ from .types import ASGIApp, Headers
 if TYPE_CHECKING:
     from .proxy import TrustedProxies
     from .tls import TLSSetup
+    from .access_log import AccessLog
 
 Scheme = Literal["http", "https"]
 
@@ -68,6 +69,13 @@ class ServerContext:
     trusted: TrustedProxies | None = None
     tls: TLSSetup | None = None
     per_ip: dict[str, int] = field(default_factory=dict)
+    access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
+
+    def __post_init__(self) -> None:
+        if self.config.access_log:
+            from .access_log import AccessLog
+
+            self.access = AccessLog(self.config, self.access_log, self.app)
 
     def default_headers(self) -> Headers:
         """Server and Date headers for a response, per the settings."""

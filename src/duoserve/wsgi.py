@@ -99,6 +99,13 @@ class Responder:
     def finish(self) -> None:
         self._send_sync([*self.start_messages(), _END])
 
+    def early_hints(self, headers: list[tuple[str, str]]) -> None:
+        """wsgi.early_hints: send a 103 Early Hints with these headers (usually Link) now,
+        before the response; ignored once the response has started."""
+        checked = _check_headers(headers)
+        if checked and not self.started:
+            self._send_sync([{"type": "http.response.early_hint", "headers": checked}])
+
     def start_messages(self) -> list[Message]:
         if self.started:
             return []
@@ -168,6 +175,8 @@ class WSGIAdapter:
         try:
             environ = build_environ(scope, body, self.errors, multiprocess=self.multiprocess)
             environ["wsgi.file_wrapper"] = FileWrapper
+            if "http.response.early_hint" in scope.get("extensions", ()):
+                environ["wsgi.early_hints"] = responder.early_hints
             return self._call(environ, responder)
         finally:
             self.errors.flush()

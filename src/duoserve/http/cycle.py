@@ -11,13 +11,17 @@ import anyio
 from ..errors import ClientDisconnected, ProtocolError
 from ..types import ASGIApp, Headers, Message, Scope
 from .events import Body, EndOfRequest, RequestHead, Signal
-from .framing import ResponseError, ResponseWriter
+from .framing import Framing, ResponseError, ResponseWriter
 
 if TYPE_CHECKING:
     from ..connection import HTTPConnection
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _FILE_CHUNK = 256 * 1024
+_REQUEST_ID = b"x-request-id"
+# Bounds on what one response may send besides its body.
+MAX_TRAILER_FIELDS = 100
+MAX_EARLY_HINTS = 8
 
 
 class HTTPCycle:
@@ -25,15 +29,19 @@ class HTTPCycle:
     app that does not read the body applies back-pressure to the client."""
 
     __slots__ = (
+        "_body_ended",
         "_disconnect_scope",
+        "_early_hints",
         "_head_bytes",
         "_pending",
+        "_trailers",
         "body_bytes",
         "body_complete",
         "body_error",
         "codec",
         "conn",
         "head",
+        "request_id",
         "response_complete",
         "sent_100",
         "status",
@@ -54,6 +62,10 @@ class HTTPCycle:
         self.sent_100 = False
         self.status = 0
         self.body_bytes = 0
+        self.request_id: bytes | None = None  # --request-id: echoed in the response
+        self._trailers: Headers | None = None  # collected when the app announced trailers
+        self._body_ended = False
+        self._early_hints = 0
 
     # -- the error policy --------------------------------------------------------------
     async def run(self, app: ASGIApp, scope: Scope) -> None:
@@ -66,7 +78,15 @@ class HTTPCycle:
                 conn.ctx.error_log.debug("client %s went away during the response", conn.peer)
             conn.abort()
         except Exception:
-            conn.ctx.error_log.exception("Exception in ASGI application")
+            if self.request_id is None:
+                conn.ctx.error_log.exception("Exception in ASGI application")
+            else:
+                rid = self.request_id.decode("ascii")
+                conn.ctx.error_log.exception(
+                    "Exception in ASGI application (request id %s)",
+                    rid,
+                    extra={"request_id": rid},
+                )
             await self._fail()
         else:
             if self.body_error is not None:
@@ -88,7 +108,8 @@ class HTTPCycle:
             self.status = status
             self.writer = None
             self._head_bytes = None
-            await self.conn.send_error(status)
+            extra = [] if self.request_id is None else [(_REQUEST_ID, self.request_id)]
+            await self.conn.send_error(status, headers=extra)
             self.response_complete = True
         else:
             self.conn.abort()
@@ -191,6 +212,10 @@ class HTTPCycle:
             await self._send_path(message["path"])
         elif kind == "http.response.zerocopysend":
             await self._send_file(message)
+        elif kind == "http.response.trailers":
+            await self._send_trailers(message)
+        elif kind == "http.response.early_hint":
+            await self._send_early_hint(message)
         else:
             raise RuntimeError(f"unexpected ASGI message type {kind!r} for an HTTP response")
 
@@ -206,8 +231,17 @@ class HTTPCycle:
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
         if self.conn.ctx.shutting_down.is_set():
             writer.keep_alive = False  # tell the client this connection ends here
+        defaults = self.conn.ctx.default_headers()
+        if self.request_id is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
+            defaults.append((_REQUEST_ID, self.request_id))
+        # http.response.trailers: chunked framing, when the client said it takes trailers.
+        wants_trailers = bool(message.get("trailers", False))
+        if wants_trailers:
+            self._trailers = []
         try:
-            head = writer.head(status, headers, self.conn.ctx.default_headers())
+            head = writer.head(
+                status, headers, defaults, chunked=wants_trailers and self._client_takes_trailers()
+            )
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
         self.writer = writer
@@ -218,16 +252,20 @@ class HTTPCycle:
         writer = self.writer
         if writer is None:
             raise RuntimeError("http.response.body sent before http.response.start")
-        if self.response_complete:
+        if self.response_complete or self._body_ended:
             if self.conn.write_failed:
                 raise ClientDisconnected("the client has disconnected")
-            raise RuntimeError("http.response.body sent after the response completed")
+            raise RuntimeError("http.response.body sent after the response body ended")
         if not isinstance(body, bytes | bytearray | memoryview):
             raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
         self.body_bytes += len(body)
         data = writer.body(bytes(body))
         if not more_body:
-            data += writer.end()
+            if self._trailers is not None:
+                self._body_ended = True  # the end goes out with the trailers
+                more_body = True
+            else:
+                data += writer.end()
         head = self._head_bytes
         if head is not None:
             self._head_bytes = None
@@ -269,3 +307,60 @@ class HTTPCycle:
             if remaining is not None:
                 remaining -= len(chunk)
             await self._send_body(chunk, True)
+
+    # -- extensions: trailers and early hints -----------------------------------------------
+    def _client_takes_trailers(self) -> bool:
+        """RFC 9110 §10.1.4: trailers only to a client that sent `TE: trailers`."""
+        for name, value in self.head.headers:
+            if name == b"te" and b"trailers" in value.lower():
+                return self.head.http_version == "1.1"
+        return False
+
+    async def _send_trailers(self, message: Message) -> None:
+        """http.response.trailers: collected until `more_trailers` is false, then sent as
+        the chunked body's trailer section (or dropped when the framing cannot carry it)."""
+        writer = self.writer
+        trailers = self._trailers
+        if writer is None or trailers is None:
+            raise RuntimeError("http.response.trailers without 'trailers': True in the start")
+        if not self._body_ended:
+            raise RuntimeError("http.response.trailers sent before the body ended")
+        if self.response_complete:
+            raise RuntimeError("http.response.trailers sent after the response completed")
+        trailers.extend(message.get("headers", []))
+        if len(trailers) > MAX_TRAILER_FIELDS:
+            raise ResponseError(f"more than {MAX_TRAILER_FIELDS} trailer fields")
+        if message.get("more_trailers", False):
+            return
+        try:
+            data = writer.end(trailers if writer.framing is Framing.CHUNKED else [])
+        except (TypeError, AttributeError):
+            raise ResponseError(f"trailers must be byte pairs: {trailers!r}") from None
+        head = self._head_bytes
+        if head is not None:
+            self._head_bytes = None
+            data = head + data
+        await self.conn.write(data)
+        self.response_complete = True
+        self._stop_disconnect_wait()
+
+    async def _send_early_hint(self, message: Message) -> None:
+        """http.response.early_hint: a 103 with the `links` as Link headers (and any
+        `headers`, duoserve's addition for WSGI), before the final response. Ignored for
+        HTTP/1.0 clients, once the response has started, and past MAX_EARLY_HINTS."""
+        if (
+            self.writer is not None
+            or self.head.http_version != "1.1"
+            or self.conn.peer_gone
+            or self._early_hints >= MAX_EARLY_HINTS
+        ):
+            return
+        headers: Headers = [(b"link", link) for link in message.get("links", ())]
+        headers.extend(message.get("headers", ()))
+        if not headers:
+            return
+        for name, value in headers:
+            if not isinstance(name, bytes) or not isinstance(value, bytes):
+                raise ResponseError(f"early hint headers must be bytes: {(name, value)!r}")
+        self._early_hints += 1
+        await self.conn.write(self.codec.send_informational(103, headers))

@@ -38,6 +38,38 @@ HOP_BY_HOP = frozenset(
 )
 
 
+# RFC 9110 §6.5.1: fields a recipient must not take from trailers (framing, routing,
+# authentication, request modifiers, response control data, content metadata).
+FORBIDDEN_TRAILERS = HOP_BY_HOP | frozenset(
+    {
+        b"content-length",
+        b"content-type",
+        b"content-encoding",
+        b"content-range",
+        b"host",
+        b"authorization",
+        b"www-authenticate",
+        b"set-cookie",
+        b"cookie",
+        b"cache-control",
+        b"expires",
+        b"date",
+        b"location",
+        b"retry-after",
+        b"vary",
+        b"age",
+        b"max-forwards",
+        b"expect",
+        b"range",
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-range",
+    }
+)
+
+
 class ResponseError(Exception):
     """The app asked for a response HTTP cannot carry (bad header, wrong body length)."""
 
@@ -108,16 +140,23 @@ class ResponseWriter:
         self._remaining = 0
 
     def head(
-        self, status: int, headers: Headers, defaults: Headers, *, chunked_ok: bool = True
+        self,
+        status: int,
+        headers: Headers,
+        defaults: Headers,
+        *,
+        chunked_ok: bool = True,
+        chunked: bool = False,
     ) -> bytes:
         """Status line and headers; picks the framing. `defaults` (Server, Date) are sent
-        unless the app set a header of the same name."""
+        unless the app set a header of the same name. `chunked` asks for chunked framing
+        on HTTP/1.1 even with a Content-Length (a response that will carry trailers)."""
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
         parts = [status_line(self.http_version, status)]
         length: int | None = None
-        app_chunked = False
+        app_chunked = chunked and self.http_version == "1.1"
         seen_server = seen_date = False
         for name, value in headers:
             name = name.lower()
@@ -199,8 +238,11 @@ class ResponseWriter:
                 return b"0\r\n\r\n"
             lines = [b"0\r\n"]
             for name, value in trailers:
-                check_header(name.lower(), value)
-                lines.append(b"%s: %s\r\n" % (name.lower(), value))
+                name = name.lower()
+                check_header(name, value)
+                if name in FORBIDDEN_TRAILERS:
+                    raise ResponseError(f"{name!r} is not allowed in trailers")
+                lines.append(b"%s: %s\r\n" % (name, value))
             lines.append(b"\r\n")
             return b"".join(lines)
         return b""
