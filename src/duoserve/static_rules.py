@@ -79,9 +79,10 @@ def split_path(raw_path: bytes) -> list[str] | None:
 
 
 def file_segments(rest: list[str]) -> list[str] | None:
-    """The path below a mount point, or None for anything but a plain relative file path
-    (no '.', '..' or empty segments, so no directory listing and no escape)."""
-    if not rest or any(s in ("", ".", "..") for s in rest):
+    """The path below a mount point, or None for anything but a plain relative file path:
+    no empty, '.' or '..' segments (no listing, no escape) and no hidden files or
+    directories such as .git or .env, except .well-known (RFC 8615)."""
+    if not rest or any(not s or (s[0] == "." and s != ".well-known") for s in rest):
         return None
     return rest
 

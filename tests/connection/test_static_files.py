@@ -53,6 +53,11 @@ def site(tmp_path: Path) -> Path:
     (root / "archive.tar.gz").write_bytes(b"\x1f\x8b")
     (root / "index.html").write_text("<h1>hi</h1>")
     (root / "nested").mkdir()
+    (root / ".env").write_text("SECRET=1")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("secret")
+    (root / ".well-known").mkdir()
+    (root / ".well-known" / "security.txt").write_text("Contact: x")
     (tmp_path / "secret.txt").write_text("top secret")
     (root / "escape").symlink_to(tmp_path / "secret.txt")
     (root / "inside").symlink_to(root / "blob")
@@ -177,6 +182,9 @@ async def test_head_and_methods(site: Path) -> None:
         b"/static/index.html/",
         b"/static/missing.css",
         b"/static/%ff%fe",
+        b"/static/.env",
+        b"/static/.git/config",
+        b"/static/%2egit/config",
     ],
 )
 async def test_no_escape(site: Path, target: bytes) -> None:
@@ -191,6 +199,8 @@ async def test_symlink_inside_and_index(site: Path) -> None:
     async with running_server(app_marker, **static(site)) as srv, httpx.AsyncClient() as c:
         r = await c.get(f"{srv.url}/static/inside")
         assert r.status_code == 200 and r.content == b"0123456789"
+        r = await c.get(f"{srv.url}/static/.well-known/security.txt")
+        assert r.status_code == 200 and r.text == "Contact: x"
         r = await c.get(f"{srv.url}/static/index.html")
         assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
 
