@@ -66,6 +66,11 @@ def parse_mounts(config: Config) -> list[Mount]:
     return mounts
 
 
+def describe_mounts(mounts: list[Mount]) -> str:
+    """For the startup log: "/static -> /srv/app/staticfiles, ..."."""
+    return ", ".join(f"{m.url} -> {m.root}" for m in mounts)
+
+
 def with_static(app: ASGIApp, config: Config) -> ASGIApp:
     """`app` itself when there is no --static, else the app behind StaticFiles."""
     if not config.static:
@@ -85,7 +90,7 @@ class StaticFiles:
             self._extra.append((b"cache-control", cache_control.encode("latin-1")))
 
     def describe(self) -> str:
-        return ", ".join(f"{m.url} -> {m.root}" for m in self.mounts)
+        return describe_mounts(self.mounts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -78,6 +78,12 @@ async def test_trailers_dropped_without_te_and_for_http10() -> None:
     assert (status, body, headers[b"content-length"]) == (200, b"hello", b"5")
     assert b"x-checksum" not in raw
     assert raw10.startswith(b"HTTP/1.0 200") and raw10.endswith(b"hello")
+    # chunked anyway (no Content-Length), but still no trailers for a client without TE
+    async with running_server(trailer_app([[(b"x-checksum", b"abc")]])) as srv:
+        raw = await srv.raw(GET)
+    events = h11_events(raw)
+    assert dict(events[0].headers)[b"transfer-encoding"] == b"chunked"
+    assert list(events[-1].headers) == [] and b"x-checksum" not in raw
 
 
 async def test_forbidden_trailer_cuts_the_response() -> None:

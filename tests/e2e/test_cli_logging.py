@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 
 def test_json_lines_for_server_and_access_logs(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("static text")
-    args = ["tests.apps.wsgi_hello:app", "--port", "0", "--log-format", "json"]
+    # Two workers: the supervisor logs too, and the workers' access lines name their pid.
+    args = ["tests.apps.wsgi_hello:app", "--port", "0", "--workers", "2", "--log-format", "json"]
     args += ["--request-id", "--static", f"/files={tmp_path}"]
     with duoserve(*args) as proc:
         url = proc.wait_for(r'"message": "duoserve .* on (?P<url>http://\S+) ')["url"]
@@ -33,7 +34,8 @@ def test_json_lines_for_server_and_access_logs(tmp_path: Path) -> None:
         lines = proc.output().splitlines()
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"timestamp", "level", "logger", "message", "pid"} <= r.keys() for r in records)
-    assert any(r["message"].startswith("static files: /files -> ") for r in records)
+    (static_line,) = [r for r in records if r["message"].startswith("static files: /files -> ")]
+    supervisor = static_line["pid"]
     access = [r for r in records if r["logger"] == "duoserve.access"]
     assert [(r["path"], r["status"], r["interface"]) for r in access] == [
         ("/hello", 200, "wsgi"),
@@ -42,6 +44,7 @@ def test_json_lines_for_server_and_access_logs(tmp_path: Path) -> None:
     assert access[0]["request_id"] == "req-42" and access[0]["query"] == "x=1"
     assert access[1]["user_agent"] == "probe" and len(access[1]["request_id"]) == 32
     assert access[1]["bytes"] == len("static text")
+    assert all(r["worker"] == r["pid"] != supervisor for r in access)
 
 
 def test_log_config_file_and_access_format(tmp_path: Path) -> None:

@@ -235,13 +235,12 @@ class HTTPCycle:
         if self.request_id is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
             defaults.append((_REQUEST_ID, self.request_id))
         # http.response.trailers: chunked framing, when the client said it takes trailers.
-        wants_trailers = bool(message.get("trailers", False))
-        if wants_trailers:
+        takes_trailers = False
+        if message.get("trailers", False):
             self._trailers = []
+            takes_trailers = self._client_takes_trailers()
         try:
-            head = writer.head(
-                status, headers, defaults, chunked=wants_trailers and self._client_takes_trailers()
-            )
+            head = writer.head(status, headers, defaults, chunked=takes_trailers)
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
         self.writer = writer
@@ -332,15 +331,18 @@ class HTTPCycle:
             raise ResponseError(f"more than {MAX_TRAILER_FIELDS} trailer fields")
         if message.get("more_trailers", False):
             return
+        if writer.framing is not Framing.CHUNKED or not self._client_takes_trailers():
+            trailers = []  # dropped: nothing to carry them, or the client did not ask
         try:
-            data = writer.end(trailers if writer.framing is Framing.CHUNKED else [])
+            data = writer.end(trailers)
         except (TypeError, AttributeError):
             raise ResponseError(f"trailers must be byte pairs: {trailers!r}") from None
         head = self._head_bytes
         if head is not None:
             self._head_bytes = None
             data = head + data
-        await self.conn.write(data)
+        if data:
+            await self.conn.write(data)
         self.response_complete = True
         self._stop_disconnect_wait()
 

@@ -3,6 +3,7 @@ serving them (respawn, watchdog, recycling, zero-downtime reload)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,7 @@ from ..config import Config
 from ..errors import ConfigError, StartupError
 from ..runner import as_asgi, resolve_app
 from ..sockets import BoundSocket, bind_all, close_all
+from ..static import describe_mounts, parse_mounts
 from . import systemd
 from .reload import make_watcher
 from .runtime import Runtime
@@ -45,6 +47,9 @@ def supervise(config: Config, app: object | None = None) -> int:
     """Bind, run the workers until told to stop; 0, or StartupError when they cannot boot."""
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    mounts = parse_mounts(config)  # a bad --static stops here, before any worker starts
+    if mounts:
+        logging.getLogger("duoserve.error").info("static files: %s", describe_mounts(mounts))
     loaded = None
     if config.preload or app is not None:
         loaded = resolve_app(config, app)
