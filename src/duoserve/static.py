@@ -26,6 +26,9 @@ from .static_rules import (
 from .types import ASGIApp, Headers, Receive, Scope, Send
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Files up to this size are read in the same thread hop that opens them and sent as one
+# body (most CSS/JS/icons); larger ones are streamed by the core in blocks.
+_INLINE = 64 * 1024
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
@@ -43,7 +46,8 @@ class Mount:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    file: IO[bytes]
+    file: IO[bytes] | None  # open for streaming; None when `data` holds the whole file
+    data: bytes
     size: int
     mtime: float
     mtime_ns: int
@@ -119,7 +123,8 @@ class StaticFiles:
         try:
             await self._respond(found, names[-1] if names else "", scope, send)
         finally:
-            await anyio.to_thread.run_sync(found.file.close)
+            if found.file is not None:
+                await anyio.to_thread.run_sync(found.file.close)
 
     async def _respond(self, found: _Found, name: str, scope: Scope, send: Send) -> None:
         headers: Headers = scope["headers"]
@@ -149,8 +154,9 @@ class StaticFiles:
             )
         response.append((b"content-length", b"%d" % length))
         await send({"type": "http.response.start", "status": status, "headers": response})
-        if scope["method"] == "HEAD" or length == 0:
-            await send({"type": "http.response.body", "body": b""})
+        if scope["method"] == "HEAD" or length == 0 or found.file is None:
+            body = found.data[start : start + length] if scope["method"] != "HEAD" else b""
+            await send({"type": "http.response.body", "body": body})
             return
         await send(
             {
@@ -183,10 +189,19 @@ def _open(mount: Mount, names: list[str]) -> _Found | None:
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             return None
-        return _Found(os.fdopen(fd, "rb"), info.st_size, info.st_mtime, info.st_mtime_ns)
+        file = os.fdopen(fd, "rb")
     except OSError:
         os.close(fd)
         return None
+    if info.st_size > _INLINE:
+        return _Found(file, b"", info.st_size, info.st_mtime, info.st_mtime_ns)
+    with file:
+        try:
+            data = file.read(_INLINE + 1)
+        except OSError:
+            return None
+    # The size the validators and Content-Length describe is what was read.
+    return _Found(None, data, len(data), info.st_mtime, info.st_mtime_ns)
 
 
 async def _plain(send: Send, status: int, text: bytes, extra: Headers | None = None) -> None:
