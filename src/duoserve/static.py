@@ -89,6 +89,9 @@ class StaticFiles:
     def __init__(self, app: ASGIApp, mounts: list[Mount], cache_control: str) -> None:
         self.app = app
         self.mounts = mounts
+        # Fast path for the app's requests: a raw path with no escapes that starts with no
+        # mount prefix cannot be under one.
+        self._starts = tuple(m.url.encode("utf-8") for m in mounts)
         self._extra: Headers = [(b"accept-ranges", b"bytes")]
         if cache_control:
             self._extra.append((b"cache-control", cache_control.encode("latin-1")))
@@ -99,6 +102,8 @@ class StaticFiles:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+            if b"%" not in raw and b"\\" not in raw and not raw.startswith(self._starts):
+                return await self.app(scope, receive, send)
             segments = split_path(raw)
             if segments is None:
                 if any(_under(raw, m) for m in self.mounts):
