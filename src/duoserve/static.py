@@ -30,6 +30,9 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # body (most CSS/JS/icons); larger ones are streamed by the core in blocks.
 _INLINE = 64 * 1024
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Opening a FIFO would wait for a writer; non-blocking, it opens and fails the S_ISREG check.
+# (Regular files ignore the flag.)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ def _open(mount: Mount, names: list[str]) -> _Found | None:
     if os.path.commonpath((path, mount.root)) != mount.root:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
     except (OSError, ValueError):
         return None
     try:

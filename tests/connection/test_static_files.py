@@ -61,6 +61,7 @@ def site(tmp_path: Path) -> Path:
     (tmp_path / "secret.txt").write_text("top secret")
     (root / "escape").symlink_to(tmp_path / "secret.txt")
     (root / "inside").symlink_to(root / "blob")
+    os.mkfifo(root / "pipe")  # opening it for reading would wait for a writer
     return root
 
 
@@ -185,6 +186,7 @@ async def test_head_and_methods(site: Path) -> None:
         b"/static/.env",
         b"/static/.git/config",
         b"/static/%2egit/config",
+        b"/static/pipe",
     ],
 )
 async def test_no_escape(site: Path, target: bytes) -> None:
