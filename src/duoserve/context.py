@@ -14,9 +14,9 @@ from .http.framing import DateClock
 from .types import ASGIApp, Headers
 
 if TYPE_CHECKING:
+    from .access_log import AccessLog
     from .proxy import TrustedProxies
     from .tls import TLSSetup
-    from .access_log import AccessLog
 
 Scheme = Literal["http", "https"]
 

@@ -22,8 +22,8 @@ from .http.codec import make_codec
 from .lifespan import Lifespan
 from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
-from .tls import TLSSetup, https_url
 from .static import with_static
+from .tls import TLSSetup, https_url
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
