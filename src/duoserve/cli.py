@@ -163,14 +163,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _check(config: Config) -> int:
-    from .loading import load_app
-    from .runner import describe
+    from .runner import describe, resolve_app
     from .sockets import describe_binds
     from .tls import https_url
 
-    loaded = load_app(
-        config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir
-    )
+    loaded = resolve_app(config, None)
     for address in describe_binds(config):
         url = https_url(address, config)
         print(f"{PROG} {__version__} would serve {describe(loaded, config)} on {url}")

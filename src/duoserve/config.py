@@ -106,6 +106,24 @@ class Config:
         unit="s",
     )
 
+    # -- mixed serving -------------------------------------------------------------
+    ws_app: str = setting(
+        "",
+        "A second app, 'module:attribute', that takes the WebSocket connections and the "
+        "lifespan while plain HTTP goes to APP (e.g. a Django project's asgi.py beside "
+        "its wsgi.py).",
+        "Mixed serving",
+        metavar="APP",
+    )
+    mount: tuple[str, ...] = setting(
+        (),
+        "Serve another app below a path prefix, '/prefix=module:attribute', repeatable; "
+        "its interface is detected on its own and it sees the prefix as its ASGI "
+        "root_path / WSGI SCRIPT_NAME.",
+        "Mixed serving",
+        metavar="PREFIX=APP",
+    )
+
     # -- binding ---------------------------------------------------------------
     host: str = setting(
         "127.0.0.1",

@@ -75,6 +75,16 @@ def _own_error(exc: BaseException) -> DuoserveError | None:
 
 
 def resolve_app(config: Config, app: object | None) -> LoadedApp:
+    """The app to serve; with --ws-app or --mount, a router over all of them (ASGI 3)."""
+    loaded = _main_app(config, app)
+    if config.ws_app or config.mount:
+        from .routing import build_router
+
+        return build_router(loaded, config)
+    return loaded
+
+
+def _main_app(config: Config, app: object | None) -> LoadedApp:
     if app is None:
         if not config.app:
             raise AppLoadError("no app given; usage: duoserve module:attribute")
@@ -125,6 +135,9 @@ def describe(loaded: LoadedApp, config: Config, server: Server | None = None) ->
         details = f"{loaded.description}, lifespan unsupported"
     else:
         details = f"{loaded.description}, lifespan on"
+    describe_routes = getattr(loaded.obj, "describe_routes", None)
+    if describe_routes is not None:  # a routing.Router: each app and its own interface
+        return str(describe_routes(config, details.partition(", ")[2]))
     return f"{loaded.target} ({details})"
 
 

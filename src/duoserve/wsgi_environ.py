@@ -67,12 +67,17 @@ def path_info(scope: Scope) -> str:
     """PATH_INFO from the raw path, percent-decoded byte for byte (not via UTF-8, so no
     information is lost), without the SCRIPT_NAME part. The scope's `path` tells which
     convention its root_path follows: a server-level root path (a proxy stripped the
-    prefix) is not in raw_path, a mount point is."""
+    prefix) is not in raw_path, a mount point is, and a mount below a server-level root
+    path is both: only the part of root_path found in raw_path is removed."""
     raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     decoded = unquote_to_bytes(raw) if b"%" in raw else raw
     root_path: str = scope.get("root_path", "")
-    if root_path and scope["path"] != root_path + decode_path(raw):
-        prefix = root_path.encode("utf-8")
+    path: str = scope["path"]
+    raw_text = decode_path(raw)
+    outside = path[: len(path) - len(raw_text)] if path.endswith(raw_text) else ""
+    in_raw = root_path[len(outside) :] if root_path.startswith(outside) else root_path
+    if in_raw:
+        prefix = in_raw.encode("utf-8")
         if decoded.startswith(prefix):
             decoded = decoded[len(prefix) :]
     return decoded.decode("latin-1")

@@ -18,8 +18,8 @@ import anyio.abc
 
 from ..config import Config
 from ..errors import AppLoadError, ConfigError
-from ..loading import LoadedApp, load_app
-from ..runner import _own_error, as_asgi, backend_options, describe
+from ..loading import LoadedApp
+from ..runner import _own_error, as_asgi, backend_options, describe, resolve_app
 from ..server import Server
 from ..sockets import BoundSocket, SocketKind
 from ..types import ASGIApp, Receive, Scope, Send
@@ -94,9 +94,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
     channel = Channel(spec.channel)
     set_title(f"duoserve: worker [{config.app}]")
     try:
-        loaded = preloaded or load_app(
-            config.app, factory=config.factory, interface=config.interface, app_dir=config.app_dir
-        )
+        loaded = preloaded or resolve_app(config, None)
         app, config = as_asgi(loaded, config)
         sockets = [_open(ref, config) for ref in spec.sockets]
         anyio.run(
