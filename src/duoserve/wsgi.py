@@ -279,7 +279,9 @@ def _check_headers(headers: list[tuple[str, str]]) -> Headers:
         if any(c in value for c in "\r\n\x00"):
             raise ValueError(f"invalid value for WSGI response header {name!r}: {value!r}")
         try:
-            checked.append((name.lower().encode("ascii"), value.encode("latin-1")))
+            # Whitespace around a value is not part of it (RFC 9110 §5.5); Django's WSGI
+            # handler sends Set-Cookie values with a leading space.
+            checked.append((name.lower().encode("ascii"), value.strip(" \t").encode("latin-1")))
         except UnicodeEncodeError:
             raise ValueError(f"WSGI response header {name!r} is not latin-1: {value!r}") from None
     return checked

@@ -374,3 +374,17 @@ async def test_slow_client_does_not_block_other_requests() -> None:
             for _ in range(5):
                 assert (await client.get(f"{srv.url}/q")).text == "quick"
         await stalled.aclose()
+
+
+async def test_whitespace_around_header_values_is_dropped() -> None:
+    """Django's WSGI handler sends `Set-Cookie: " csrftoken=..."`; the value goes out bare."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [*TEXT, ("Set-Cookie", " a=b; Path=/"), ("X-Pad", "\tv ")])
+        return [b"ok"]
+
+    async with running_server(app, wsgi=True, validate=False) as srv:
+        raw = await srv.raw(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers, body = parse_response(raw)
+    assert (status, body) == (200, b"ok")
+    assert b"\r\nset-cookie: a=b; Path=/\r\n" in raw and headers[b"x-pad"] == b"v"
