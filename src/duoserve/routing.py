@@ -88,20 +88,20 @@ class Router:
 
     def describe_routes(self, config: Config, lifespan: str) -> str:
         """What is served where, each app's interface detected on its own."""
-        parts = [f"{self.main.loaded.target} ({_interface(self.main, config)})"]
+        parts = [f"{self.main.loaded.target} ({_interface(self.main, config, lifespan)})"]
         if self.ws_app is not None:
-            parts.append(
-                f"WebSocket → {self.ws_app.loaded.target} ({_interface(self.ws_app, config)})"
-            )
+            details = _interface(self.ws_app, config, lifespan)
+            parts.append(f"WebSocket → {self.ws_app.loaded.target} ({details})")
         for mount in sorted(self.mounts, key=lambda r: r.prefix):
-            parts.append(f"{mount.prefix} → {mount.loaded.target} ({_interface(mount, config)})")
-        return " + ".join(parts) + f"; {lifespan}"
+            details = _interface(mount, config, lifespan)
+            parts.append(f"{mount.prefix} → {mount.loaded.target} ({details})")
+        return " + ".join(parts)
 
 
-def _interface(route: Route, config: Config) -> str:
+def _interface(route: Route, config: Config, lifespan: str) -> str:
     if route.loaded.interface == "wsgi":
         return f"WSGI, {config.threads} threads"
-    return route.loaded.description
+    return f"{route.loaded.description}, {lifespan}"
 
 
 def build_router(main: LoadedApp, config: Config) -> LoadedApp:

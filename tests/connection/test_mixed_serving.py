@@ -142,7 +142,7 @@ def test_check_prints_each_interface() -> None:
         capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     assert (
-        f"{APPS}:wsgi_main (WSGI, 16 threads) + WebSocket → {APPS}:asgi_ws (ASGI 3) + "
-        f"/api → {APPS}:asgi_mount (ASGI 3) + /legacy → {APPS}:wsgi_mount (WSGI, 16 threads); "
-        "lifespan on"
+        f"{APPS}:wsgi_main (WSGI, 16 threads) + WebSocket → {APPS}:asgi_ws (ASGI 3, lifespan on)"
+        f" + /api → {APPS}:asgi_mount (ASGI 3, lifespan on) + /legacy → {APPS}:wsgi_mount "
+        "(WSGI, 16 threads)"
     ) in result.stdout

@@ -1,0 +1,1 @@
+"""Optional integrations with web frameworks; each imports its framework only itself."""

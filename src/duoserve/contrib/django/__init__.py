@@ -1,0 +1,2 @@
+"""duoserve for Django: put "duoserve.contrib.django" in INSTALLED_APPS (before
+django.contrib.staticfiles) and `manage.py runserver` serves the project on duoserve."""
