@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,12 @@ def flask_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     yield served
     served.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
+    """Keep each phase's report on the test item, so fixtures can see a failure (the
+    browser tests take a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
