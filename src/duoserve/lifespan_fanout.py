@@ -62,7 +62,7 @@ class _Child:
 async def fan_out_lifespan(
     apps: Sequence[ASGIApp], scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Startup runs in order, shutdown in reverse; the first failure is reported for all.
+    """Startup runs in order, shutdown in reverse; any failure fails the phase for all.
     The server's own lifespan timeouts bound every wait here (they cancel this task)."""
     if len(apps) == 1:
         await apps[0](scope, receive, send)

@@ -72,3 +72,18 @@ def _asgi(name: str):  # type: ignore[no-untyped-def]
 
 asgi_ws = _asgi("asgi-ws")
 asgi_mount = _asgi("asgi-mount")
+
+
+async def asgi_failing(scope: Scope, receive: Receive, send: Send) -> None:
+    """Fails its lifespan startup."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+async def asgi_no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    """Does not speak lifespan (raises, as many apps do); serves HTTP."""
+    if scope["type"] != "http":
+        raise RuntimeError(f"unsupported scope {scope['type']!r}")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"no lifespan here"})

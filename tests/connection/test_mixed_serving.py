@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from duoserve.config import Config
-from duoserve.errors import ConfigError
+from duoserve.errors import ConfigError, StartupError
 from duoserve.routing import parse_mount
 from duoserve.runner import resolve_app
 from tests.conftest import RunningServer, running_server
@@ -119,6 +119,21 @@ async def test_websocket_refused_when_no_app_takes_it() -> None:
             await ws_exchange(server, "/legacy/ws", "x")
         assert info.value.response.status_code == 403
         assert (await get(server, "/")).get("app") == "wsgi-main"
+
+
+async def test_lifespan_reaches_every_asgi_app_and_skips_those_without_it() -> None:
+    mounts = (*MOUNTS, f"/plain={APPS}:asgi_no_lifespan")
+    async with mixed(ws_app=f"{APPS}:asgi_ws", mount=mounts) as server:
+        assert (await get(server, "/api"))["state"] == ["asgi-mount", "asgi-ws"]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(server.url + "/plain/x")).text == "no lifespan here"
+
+
+async def test_a_failing_mount_fails_the_startup() -> None:
+    mounts = (*MOUNTS, f"/bad={APPS}:asgi_failing")
+    with pytest.raises(StartupError, match="no database"):
+        async with mixed(ws_app=f"{APPS}:asgi_ws", mount=mounts):
+            pass
 
 
 @pytest.mark.parametrize(
