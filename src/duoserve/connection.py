@@ -52,6 +52,7 @@ class HTTPConnection:
         "peer",
         "peer_gone",
         "stream",
+        "unread_input",
         "write_failed",
     )
 
@@ -65,6 +66,7 @@ class HTTPConnection:
         self.peer_gone = False  # the client closed its side, or stalled
         self.write_failed = False
         self.error_sent = False  # close with a lingering read so the client sees the error
+        self.unread_input = False  # the app answered before the body arrived: linger too
 
     async def run(self) -> None:
         first = True
@@ -188,7 +190,10 @@ class HTTPConnection:
                 event = self.codec.next_event()
                 if type(event) is EndOfRequest or event is Signal.PAUSED:
                     return True
-                if event is Signal.NEED_DATA or event is Signal.CLOSED:
+                if event is Signal.NEED_DATA:
+                    self.unread_input = True
+                    return False
+                if event is Signal.CLOSED:
                     return False
         except ProtocolError:
             return False
@@ -223,15 +228,19 @@ class HTTPConnection:
         self.write_failed = True
 
     async def close(self) -> None:
-        """Close the stream. After an error response to a client that may still be sending,
-        first stop writing and read a little: closing with unread input makes the kernel
-        send a reset, which can destroy the error response before the client reads it."""
+        """Close the stream. After an error response, or a response given before the
+        request body arrived, to a client that may still be sending, first stop writing
+        and read a little: closing with unread input makes the kernel send a reset, which
+        can destroy the response before the client reads it."""
         try:
-            if self.error_sent and not self.write_failed and not self.peer_gone:
+            lingering = self.error_sent or self.unread_input
+            if lingering and not self.write_failed and not self.peer_gone:
                 await self._linger()
-            await self.stream.aclose()
         except _STREAM_ERRORS:
             pass
+        finally:
+            with contextlib.suppress(*_STREAM_ERRORS):
+                await self.stream.aclose()
 
     async def _linger(self) -> None:
         send_eof = getattr(self.stream, "send_eof", None)
