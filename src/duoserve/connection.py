@@ -177,26 +177,41 @@ class HTTPConnection:
             and cycle.response_complete
             and not self.peer_gone
             and not self.write_failed
-            and self._drain_buffered_body(cycle)
+            and await self._skip_unread_body(cycle)
         )
 
-    def _drain_buffered_body(self, cycle: HTTPCycle) -> bool:
-        """A body the app did not read can be skipped if it is already buffered; anything
-        more would mean reading an unbounded amount for nobody, so the connection closes."""
+    async def _skip_unread_body(self, cycle: HTTPCycle) -> bool:
+        """Skip a body the app did not read, so the connection can carry another request:
+        what is buffered plus at most _LINGER_BYTES more arriving within _LINGER_SECONDS
+        (a client that sent it just after the head; closing instead would race with the
+        client reusing the connection). A client still waiting for 100 Continue, or a
+        larger or slower body, gets the connection closed (with a lingering read)."""
         if cycle.body_complete:
             return True
+        if cycle.head.expect_continue and not cycle.sent_100:
+            self.unread_input = True
+            return False
+        budget = _LINGER_BYTES
         try:
-            while True:
-                event = self.codec.next_event()
-                if type(event) is EndOfRequest or event is Signal.PAUSED:
-                    return True
-                if event is Signal.NEED_DATA:
-                    self.unread_input = True
-                    return False
-                if event is Signal.CLOSED:
-                    return False
+            with anyio.move_on_after(_LINGER_SECONDS):
+                while True:
+                    event = self.codec.next_event()
+                    if type(event) is EndOfRequest or event is Signal.PAUSED:
+                        return True
+                    if event is Signal.CLOSED:
+                        return False
+                    if event is Signal.NEED_DATA:
+                        if budget <= 0:
+                            break
+                        data = await self.recv()
+                        if not data:
+                            return False
+                        budget -= len(data)
+                        self.codec.receive_data(data)
         except ProtocolError:
             return False
+        self.unread_input = True
+        return False
 
     # -- writing -------------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
