@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .config import Config
-from .errors import ConfigError
+from .errors import AppLoadError, ConfigError
 from .lifespan_fanout import fan_out_lifespan
 from .loading import LoadedApp, load_app
 from .types import ASGIApp, Receive, Scope, Send
@@ -113,15 +113,20 @@ def build_router(main: LoadedApp, config: Config) -> LoadedApp:
     def route(prefix: str, loaded: LoadedApp) -> Route:
         return Route(prefix, loaded, as_asgi(loaded, plain)[0])
 
-    def load(target: str) -> LoadedApp:
-        return load_app(target, app_dir=config.app_dir)
+    def load(target: str, flag: str) -> LoadedApp:
+        try:
+            return load_app(target, app_dir=config.app_dir)
+        except AppLoadError as exc:  # say which of the apps failed
+            raise AppLoadError(f"{flag}: {exc}", show_traceback=exc.show_traceback) from (
+                exc.__cause__
+            )
 
-    ws_app = route("", load(config.ws_app)) if config.ws_app else None
+    ws_app = route("", load(config.ws_app, "--ws-app")) if config.ws_app else None
     mounts: list[Route] = []
     for spec in config.mount:
         prefix, target = parse_mount(spec)
         if any(m.prefix == prefix for m in mounts):
             raise ConfigError(f"--mount: the prefix {prefix!r} is mounted twice")
-        mounts.append(route(prefix, load(target)))
+        mounts.append(route(prefix, load(target, f"--mount {prefix}")))
     router = Router(route("", main), ws_app, mounts)
     return LoadedApp(main.target, router, "asgi3")

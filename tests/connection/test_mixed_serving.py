@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from duoserve.config import Config
-from duoserve.errors import ConfigError, StartupError
+from duoserve.errors import AppLoadError, ConfigError, StartupError
 from duoserve.routing import parse_mount
 from duoserve.runner import resolve_app
 from tests.conftest import RunningServer, running_server
@@ -142,6 +142,15 @@ async def test_a_failing_mount_fails_the_startup() -> None:
 def test_bad_mount_is_a_clear_error(spec: str) -> None:
     with pytest.raises(ConfigError, match="--mount"):
         parse_mount(spec)
+
+
+def test_a_missing_app_names_its_flag() -> None:
+    config = Config(app=f"{APPS}:wsgi_main", mount=(f"/x={APPS}:nothing",))
+    with pytest.raises(AppLoadError, match=r'^--mount /x: module "tests.apps.mixed" has no'):
+        resolve_app(config, None)
+    config = Config(app=f"{APPS}:wsgi_main", ws_app="tests.apps.no_such_module:app")
+    with pytest.raises(AppLoadError, match=r"^--ws-app: cannot find module"):
+        resolve_app(config, None)
 
 
 def test_mount_prefix_loses_trailing_slash() -> None:
