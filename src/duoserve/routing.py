@@ -122,6 +122,11 @@ def build_router(main: LoadedApp, config: Config) -> LoadedApp:
             )
 
     ws_app = route("", load(config.ws_app, "--ws-app")) if config.ws_app else None
+    if ws_app is not None and not ws_app.asgi:
+        raise ConfigError(
+            f"--ws-app {config.ws_app} is a WSGI app; WebSockets need an ASGI app "
+            "(for Django: the project's asgi.py)"
+        )
     mounts: list[Route] = []
     for spec in config.mount:
         prefix, target = parse_mount(spec)

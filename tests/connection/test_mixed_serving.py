@@ -153,6 +153,12 @@ def test_a_missing_app_names_its_flag() -> None:
         resolve_app(config, None)
 
 
+def test_a_wsgi_ws_app_is_refused() -> None:
+    config = Config(app=f"{APPS}:wsgi_main", ws_app=f"{APPS}:wsgi_mount")
+    with pytest.raises(ConfigError, match="is a WSGI app; WebSockets need an ASGI app"):
+        resolve_app(config, None)
+
+
 def test_mount_prefix_loses_trailing_slash() -> None:
     assert parse_mount("/api/=pkg.mod:app") == ("/api", "pkg.mod:app")
 
