@@ -18,7 +18,16 @@ DJANGO_MODES = {
     "wsgi": ["mysite.wsgi:application"],
     "asgi": ["mysite.asgi:application"],
     "mixed": ["mysite.wsgi:application", "--ws-app", "mysite.asgi:application"],
+    # As deployed: DEBUG off, the collected static files served by duoserve itself.
+    "production": [
+        "mysite.wsgi:application",
+        "--ws-app",
+        "mysite.asgi:application",
+        "--static",
+        "/static=staticfiles",
+    ],
 }
+PRODUCTION_ENV = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "only-for-the-tests-" + "x" * 40}
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +35,7 @@ def django_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated copy of examples/django with a superuser, outside the source tree."""
     project = copy_example("django", tmp_path_factory.mktemp("examples"))
     run_python(["manage.py", "migrate", "--noinput", "-v0"], project, {})
+    run_python(["manage.py", "collectstatic", "--noinput", "-v0"], project, {})
     run_python(
         ["manage.py", "createsuperuser", "--noinput", "--email", "admin@example.com"],
         project,
@@ -42,7 +52,8 @@ def django_servers(django_project: Path) -> Iterator[Callable[[str], Served]]:
     def get(mode: str) -> Served:
         if mode not in servers:
             argv = ["-m", "duoserve", *DJANGO_MODES[mode], "--port", "0", "--threads", "64"]
-            servers[mode] = start([*argv, "--no-access-log"], django_project, {})
+            env = PRODUCTION_ENV if mode == "production" else {}
+            servers[mode] = start([*argv, "--no-access-log"], django_project, env)
         return servers[mode]
 
     yield get

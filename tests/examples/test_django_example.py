@@ -1,5 +1,6 @@
-"""examples/django served by the duoserve command in each mode (WSGI, ASGI, mixed) and
-exercised with httpx, the websockets client and curl."""
+"""examples/django served by the duoserve command in each mode (WSGI, ASGI, mixed, and
+mixed as deployed: DEBUG off, static files from --static) and exercised with httpx, the
+websockets client and curl."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.examples
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module", params=["wsgi", "asgi", "mixed"])
+@pytest.fixture(scope="module", params=["wsgi", "asgi", "mixed", "production"])
 def server(request: pytest.FixtureRequest, django_servers: Callable[[str], Served]) -> Served:
     served = django_servers(request.param)
     served.mode = request.param  # type: ignore[attr-defined]
@@ -48,15 +49,20 @@ def test_startup_line_names_each_interface(server: Served) -> None:
         "mixed": "mysite.wsgi:application (WSGI, 64 threads) + "
         "WebSocket → mysite.asgi:application (ASGI 3, lifespan on)",
     }
+    expected["production"] = expected["mixed"]
     assert server.what == expected[mode(server)]
+    if mode(server) == "production":
+        assert any("static files: /static" in line for line in server.lines)
 
 
-def test_pages_admin_static_files_and_head(client: httpx.Client) -> None:
+def test_pages_admin_static_files_and_head(server: Served, client: httpx.Client) -> None:
     assert "<h1>Notes</h1>" in client.get("/").text
     login = client.get("/admin/login/")
     assert login.status_code == 200 and "csrfmiddlewaretoken" in login.text
     css = client.get("/static/admin/css/base.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    # DEBUG on: Django serves it from the finders; as deployed, duoserve's --static does.
+    assert ("etag" in css.headers) == (mode(server) == "production")
     head = client.head("/static/admin/css/base.css")
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(css.content)

@@ -13,6 +13,6 @@ urlpatterns = [
 
 # Development only (both helpers return nothing unless DEBUG): static files from the app
 # finders (the admin's CSS and JS) and uploaded media. In production run `collectstatic`
-# and let nginx (or duoserve's forthcoming --static) serve STATIC_ROOT.
+# and let duoserve (--static /static=staticfiles) or nginx serve STATIC_ROOT.
 urlpatterns += staticfiles_urlpatterns()
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
