@@ -102,11 +102,15 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     (tmp_path / "slowapp.py").write_text(
         textwrap.dedent(
             """
+            import pathlib
+
             import anyio
 
             async def app(scope, receive, send):
                 if scope["type"] != "http":
                     return
+                with open(pathlib.Path(__file__).with_name("started"), "a") as log:
+                    log.write("x")
                 await anyio.sleep(1.5)
                 await send({"type": "http.response.start", "status": 200, "headers": []})
                 await send({"type": "http.response.body", "body": b"finished"})
@@ -123,7 +127,11 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         threads = [threading.Thread(target=fetch) for _ in range(5)]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)  # all five are in flight
+        started = tmp_path / "started"
+        deadline = time.monotonic() + 10
+        while not (started.exists() and len(started.read_text()) == 5):  # all five in flight
+            assert time.monotonic() < deadline, "the five requests did not all start"
+            time.sleep(0.02)
         proc.popen.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(10)
