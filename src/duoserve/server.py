@@ -21,6 +21,7 @@ from .errors import StartupError
 from .http.codec import make_codec
 from .lifespan import Lifespan
 from .sockets import BoundSocket, bind_all, close_all
+from .transports import open_stream
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -159,7 +160,7 @@ class Server:
     ) -> None:
         self._open += 1
         try:
-            stream = await _wrap(client)
+            stream = await open_stream(client, close_timeout=self.config.timeout_io)
         except BaseException:
             client.close()
             self._closed_one(slots)
@@ -190,13 +191,6 @@ async def _accept(raw: socket.socket) -> socket.socket:
             continue
         client.setblocking(False)
         return client
-
-
-async def _wrap(client: socket.socket) -> anyio.abc.SocketStream:
-    if client.family == socket.AF_UNIX:
-        return await anyio.abc.UNIXSocketStream.from_socket(client)
-    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return await anyio.abc.SocketStream.from_socket(client)
 
 
 @contextlib.asynccontextmanager
