@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,17 @@ from duoserve.wsgi import WSGIAdapter
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# The HTTP parser running_server() uses; the `http_codec` fixture runs a test under each.
+HTTP_CODEC = "auto"
+
+
+@pytest.fixture(params=["h11", "httptools"])
+def http_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Use in modules whose tests must give the same answers with both parsers."""
+    monkeypatch.setattr(sys.modules[__name__], "HTTP_CODEC", request.param)
     return str(request.param)
 
 
@@ -77,6 +89,7 @@ async def running_server(
     settings.setdefault("host", "127.0.0.1")
     settings.setdefault("port", 0)
     settings.setdefault("lifespan", "off" if wsgi else "auto")
+    settings.setdefault("http", HTTP_CODEC)
     config = Config(app="test", **settings)
     if wsgi:
         wsgi_app = cast(Any, validator(cast(Any, app)) if validate else app)

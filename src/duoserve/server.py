@@ -18,7 +18,7 @@ from .config import Config
 from .connection import handle_connection
 from .context import ConnInfo, ServerContext
 from .errors import StartupError
-from .http.codec import make_codec
+from .http.codec import codec_factory
 from .lifespan import Lifespan
 from .sockets import BoundSocket, bind_all, close_all
 from .transports import open_stream
@@ -81,7 +81,7 @@ class Server:
             ctx = ServerContext(
                 config=config,
                 app=self.app,
-                codec_factory=make_codec,
+                codec_factory=codec_factory(config),
                 websocket_enabled=self.websocket_enabled,
                 lifespan_state=state,
             )
