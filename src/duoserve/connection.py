@@ -16,6 +16,7 @@ from .http.codec import H1Codec
 from .http.cycle import HTTPCycle
 from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
+from .transports import receive_idle, send_within
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -112,17 +113,25 @@ class HTTPConnection:
                 timeout = config.timeout_request_head
                 if ctx.shutting_down.is_set():
                     timeout = min(timeout, FRESH_GRACE)
-                waiting = ctx.fresh
+                with anyio.move_on_after(timeout) as scope:
+                    ctx.fresh.add(scope)
+                    try:
+                        data = await self.recv()
+                    finally:
+                        ctx.fresh.discard(scope)
+                if scope.cancelled_caught:
+                    return Signal.CLOSED
             else:
-                timeout, waiting = config.timeout_keep_alive, ctx.idle
-            with anyio.move_on_after(timeout) as scope:
-                waiting.add(scope)
                 try:
-                    data = await self.recv()
-                finally:
-                    waiting.discard(scope)
-            if scope.cancelled_caught:
-                return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
+                    idle_data = await receive_idle(
+                        self.stream, _READ_SIZE, config.timeout_keep_alive, ctx.idle
+                    )
+                except (anyio.EndOfStream, *_STREAM_ERRORS):
+                    idle_data = b""
+                    self.peer_gone = True
+                if idle_data is None:
+                    return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
+                data = idle_data
             codec.receive_data(data)
             event = codec.next_event()
             if event is not Signal.NEED_DATA:
@@ -144,7 +153,7 @@ class HTTPConnection:
             await self.send_error(503, "too many requests in progress")
             return False
         cycle = HTTPCycle(self, head)
-        start = time.perf_counter()
+        start = time.perf_counter() if config.access_log else 0.0
         ctx.in_flight += 1
         try:
             await cycle.run(ctx.app, http_scope(head, self.info, config, ctx.lifespan_state))
@@ -183,8 +192,7 @@ class HTTPConnection:
         if self.write_failed:
             raise ClientDisconnected("the client has disconnected")
         try:
-            with anyio.fail_after(self.config.timeout_io):
-                await self.stream.send(data)
+            await send_within(self.stream, data, self.config.timeout_io)
         except TimeoutError:
             self.write_failed = True
             raise ClientDisconnected("the client stopped reading the response") from None

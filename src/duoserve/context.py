@@ -11,6 +11,7 @@ import anyio
 
 from .config import Config
 from .http.framing import DateClock
+from .transports import Cancellable
 from .types import ASGIApp, Headers
 
 Scheme = Literal["http", "https"]
@@ -49,7 +50,7 @@ class ServerContext:
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
     force_close: anyio.Event = field(default_factory=anyio.Event)
-    idle: set[anyio.CancelScope] = field(default_factory=set)
+    idle: set[Cancellable] = field(default_factory=set)
     fresh: set[anyio.CancelScope] = field(default_factory=set)
     date_clock: DateClock = field(default_factory=DateClock)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))

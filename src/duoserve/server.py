@@ -161,9 +161,12 @@ class Server:
         self._open += 1
         try:
             stream = await open_stream(client, close_timeout=self.config.timeout_io)
-        except BaseException:
-            client.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                client.close()
             self._closed_one(slots)
+            if isinstance(exc, OSError):
+                return  # the client left before its connection could be set up
             raise
         try:
             await handle_connection(stream, conn_info(stream), ctx)

@@ -7,6 +7,7 @@ import asyncio
 import collections
 import contextlib
 import socket
+from typing import Protocol, cast
 
 import anyio
 import anyio.abc
@@ -37,6 +38,58 @@ async def open_stream(client: socket.socket, *, close_timeout: float) -> anyio.a
     return stream
 
 
+async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float) -> None:
+    """stream.send(data), raising TimeoutError when the client takes longer than `seconds`
+    to accept it. On the lean stream the timeout scope is only set up when it must wait."""
+    if type(stream) is LeanStream:
+        if stream._write(data):
+            with anyio.fail_after(seconds):
+                await stream._drain()
+        else:
+            await stream._maybe_yield()
+        return
+    with anyio.fail_after(seconds):
+        await stream.send(data)
+
+
+class Cancellable(Protocol):
+    """A wait that shutdown can end early (anyio cancel scopes, lean idle waits)."""
+
+    def cancel(self) -> None: ...
+
+
+async def receive_idle(
+    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
+) -> bytes | None:
+    """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
+    sits in `waiting` meanwhile, is cancelled. On the lean stream this costs one timer
+    instead of a cancel scope (it runs once per keep-alive request)."""
+    if type(stream) is LeanStream:
+        if not await stream._wait_readable(seconds, waiting):
+            return None
+        return await stream.receive(max_bytes)
+    with anyio.move_on_after(seconds) as scope:
+        waiting.add(scope)
+        try:
+            return await stream.receive(max_bytes)
+        finally:
+            waiting.discard(scope)
+    return None
+
+
+class _IdleWait:
+    """Ends a lean idle wait early: the timeout, or shutdown closing idle connections."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self, waiter: asyncio.Future[bool | None]) -> None:
+        self._waiter = waiter
+
+    def cancel(self) -> None:
+        if not self._waiter.done():
+            self._waiter.set_result(False)
+
+
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     """An anyio SocketStream that is also the asyncio Protocol of its transport.
 
@@ -58,16 +111,16 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._lost = False
         self._closed = False
         self._error: BaseException | None = None
-        self._read_waiter: asyncio.Future[None] | None = None
+        self._read_waiter: asyncio.Future[bool | None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
         self._unyielded = 0
 
     # -- asyncio.Protocol (called by the event loop) ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        # uvloop's transports have the Transport methods without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -159,15 +212,22 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         return data
 
     async def send(self, item: bytes) -> None:
+        if self._write(item):
+            await self._drain()
+        else:
+            await self._maybe_yield()
+
+    def _write(self, item: bytes) -> bool:
+        """Hand bytes to the transport; True when the caller must wait for the client."""
         if self._closed:
             raise anyio.ClosedResourceError
         transport = self._transport
         if self._lost or transport is None or transport.is_closing():
             raise anyio.BrokenResourceError from self._error
         transport.write(item)
-        if not self._writing_paused:
-            await self._maybe_yield()
-            return
+        return self._writing_paused
+
+    async def _drain(self) -> None:
         while self._writing_paused:
             if self._lost:
                 raise anyio.BrokenResourceError from self._error
@@ -183,11 +243,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._unyielded = 0
         if self._lost:
             raise anyio.BrokenResourceError from self._error
-
-    @property
-    def send_would_wait(self) -> bool:
-        """True while send() would wait for the client to read (write buffer above its mark)."""
-        return self._writing_paused
 
     async def send_eof(self) -> None:
         transport = self._transport
@@ -209,6 +264,24 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._wake_reader()
         self._wake_writer()
         await checkpoint()
+
+    async def _wait_readable(self, seconds: float, waiting: set[Cancellable]) -> bool:
+        """Wait for bytes or EOF (True); False when `seconds` pass or the wait is cancelled
+        through `waiting`. Cancellable by anyio scopes like any other await."""
+        if self._chunks or self._eof or self._lost or self._closed:
+            return True
+        if self._read_waiter is not None:
+            raise anyio.BusyResourceError("reading from")
+        self._read_waiter = waiter = self._loop.create_future()
+        idle = _IdleWait(waiter)
+        timer = self._loop.call_later(seconds, idle.cancel)
+        waiting.add(idle)
+        try:
+            return await waiter is None
+        finally:
+            self._read_waiter = None
+            timer.cancel()
+            waiting.discard(idle)
 
     async def _maybe_yield(self) -> None:
         self._unyielded += 1

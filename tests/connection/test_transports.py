@@ -15,9 +15,28 @@ from anyio.abc import SocketAttribute
 
 from duoserve.errors import ClientDisconnected
 from duoserve.transports import LeanStream, open_stream
-from tests.conftest import read_until, running_server
+from tests.conftest import read_all, read_until, running_server
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param("trio", id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """The lean stream runs on both asyncio loops (uvloop's transports are its own)."""
+    return request.param
+
+
+async def hello(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
 
 
 @asynccontextmanager
@@ -44,9 +63,9 @@ async def stream_pair(
         client.close()
 
 
-async def test_lean_stream_is_used_on_asyncio(anyio_backend: str) -> None:
+async def test_lean_stream_is_used_on_asyncio(anyio_backend: Any) -> None:
     async with stream_pair() as (stream, _):
-        assert isinstance(stream, LeanStream) == (anyio_backend == "asyncio")
+        assert isinstance(stream, LeanStream) == (anyio_backend != "trio")
 
 
 async def test_receive_respects_max_bytes_and_keeps_the_rest() -> None:
@@ -160,3 +179,28 @@ async def test_client_that_never_reads_is_cut_after_timeout_io() -> None:
             await other.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert b"200 OK" in await read_until(other, b"200 OK")
         await stream.aclose()
+
+
+async def test_pipelined_requests_and_keep_alive_timeout() -> None:
+    async with running_server(hello, timeout_keep_alive=0.3) as srv:
+        async with await srv.connect() as stream:
+            await stream.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+            data = b""
+            with anyio.fail_after(5):
+                while data.count(b"200 OK") < 50:
+                    data += await stream.receive()
+            await stream.send(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in await read_until(stream, b"ok")
+            # Then idle: closed quietly after timeout_keep_alive.
+            with anyio.fail_after(3):
+                assert await read_all(stream, timeout=3) == b""
+
+
+async def test_shutdown_closes_idle_connections_at_once() -> None:
+    async with running_server(hello, timeout_keep_alive=30) as srv:
+        async with await srv.connect() as stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_until(stream, b"ok")
+            srv.server.shutdown()
+            with anyio.fail_after(3):
+                assert await read_all(stream, timeout=3) == b""
