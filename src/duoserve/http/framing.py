@@ -23,6 +23,14 @@ _STATUS_LINES: dict[tuple[str, int], bytes] = {
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
+# Response headers head() interprets; all others are copied after one joint check.
+_SPECIAL = frozenset({b"content-length", b"transfer-encoding", b"connection", b"server", b"date"})
+# Header lines as check_header() accepts them, lower-cased names: one regex for them all.
+_HEADER_LINES = re.compile(
+    rb"(?:[!#$%&'*+\-.^_`|~0-9a-z]+: (?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*"
+    rb"[^\x00-\x20\x7f])?)?\r\n)*"
+)
+
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -121,8 +129,12 @@ class ResponseWriter:
         seen_server = seen_date = False
         for name, value in headers:
             name = name.lower()
-            check_header(name, value)
+            if name not in _SPECIAL:
+                parts.append(name + b": " + value + b"\r\n")  # checked below, all at once
+                continue
             if name == b"content-length":
+                if not value.isdigit():
+                    check_header(name, value)
                 try:
                     parsed = int(value)
                 except ValueError:
@@ -131,21 +143,25 @@ class ResponseWriter:
                     raise ResponseError(f"invalid Content-Length {value!r}")
                 length = parsed
                 continue  # written once, below, unless the framing forbids it
-            elif name == b"transfer-encoding":
+            check_header(name, value)
+            if name == b"transfer-encoding":
                 if value.lower() != b"chunked":
                     raise ResponseError(f"unsupported Transfer-Encoding {value!r}")
                 app_chunked = True
                 continue  # we write our own below
-            elif name == b"connection":
+            if name == b"connection":
                 tokens = {t.strip() for t in value.lower().split(b",")}
                 if b"close" in tokens:
                     self.keep_alive = False
                 continue  # we write our own below
-            elif name == b"server":
+            if name == b"server":
                 seen_server = True
-            elif name == b"date":
+            else:
                 seen_date = True
             parts.append(b"%s: %s\r\n" % (name, value))
+        if len(parts) > 1 and not _HEADER_LINES.fullmatch(b"".join(parts[1:])):
+            for name, value in headers:  # find the culprit for the error message
+                check_header(name.lower(), value)
         for name, value in defaults:
             if (name == b"server" and seen_server) or (name == b"date" and seen_date):
                 continue

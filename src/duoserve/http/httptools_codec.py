@@ -19,6 +19,7 @@ from .head import HeadLimits, build_head, find_head
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
+_EOL = (0x0D, 0x0A)
 
 
 class HttptoolsCodec:
@@ -33,12 +34,13 @@ class HttptoolsCodec:
         "_eof",
         "_fallback",
         "_fields",
-        "_head_done",
         "_in_request",
         "_length",
         "_limits",
         "_method",
+        "_parser",
         "_remaining",
+        "_small_head",
         "_target",
         "_version",
         "keep_alive",
@@ -48,6 +50,7 @@ class HttptoolsCodec:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._limits = HeadLimits(config)
+        self._small_head = min(config.limit_request_line, config.limit_request_head)
         self._fallback: H11Codec | None = None  # set while h11 parses the current request
         self._buf = bytearray()
         self._eof = False
@@ -57,7 +60,7 @@ class HttptoolsCodec:
         self._remaining = 0
         self._fields: Headers = []
         self._target = b""
-        self._head_done = False
+        self._parser: httptools.HttpRequestParser | None = None  # kept while requests have no body
         self._method = b"GET"
         self._version = "1.1"
         self.keep_alive = True
@@ -71,9 +74,6 @@ class HttptoolsCodec:
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(_OWS)
         self._fields.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        self._head_done = True
 
     # -- receiving -----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -134,55 +134,81 @@ class HttptoolsCodec:
 
     def _scan_head(self) -> CodecEvent:
         buf = self._buf
-        try:
-            end = find_head(buf, self._eof, self._limits)
-        except ProtocolError:
-            self.keep_alive = False
-            raise
-        if isinstance(end, Signal):
-            return end
-        head = bytes(buf[:end])
+        if not buf:
+            return Signal.CLOSED if self._eof else Signal.NEED_DATA
+        # Fast path: a CRLF head well inside every limit, not preceded by empty lines (llhttp
+        # refuses anything else that find_head would let through, and h11 then decides).
+        end = buf.find(b"\r\n\r\n") + 4
+        if (
+            end == 3
+            or end > self._small_head
+            or buf[0] in _EOL
+            or buf.count(b"\n", 0, end) - 2 > self._limits.fields
+        ):
+            try:
+                found = find_head(buf, self._eof, self._limits)
+            except ProtocolError:
+                self.keep_alive = False
+                raise
+            if isinstance(found, Signal):
+                return found
+            end = found
+        head = bytes(buf) if end == len(buf) else bytes(buf[:end])
         fields: Headers = []
         self._fields = fields
         self._target = b""
-        self._head_done = False
-        parser = httptools.HttpRequestParser(self)
+        parser = self._parser
+        if parser is None:
+            parser = httptools.HttpRequestParser(self)
         try:
             parser.feed_data(head)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._parser = None
             return self._delegate()
         target = self._target
         method: bytes = parser.get_method()
-        line = head[: head.find(b"\n")].rstrip(b"\r")
+        line_end = head.find(b"\n")
         if (
-            not self._head_done
-            or len(line) != len(method) + len(target) + 10  # one space each, HTTP/x.y
+            # one space each side of the target, then HTTP/x.y
+            line_end - (head[line_end - 1] == 13) != len(method) + len(target) + 10
             or not _TARGET.fullmatch(target)
             or b"\n " in head
             or b"\n\t" in head
         ):
+            self._parser = None
             return self._delegate()
         lengths = 0
         for name, _ in fields:
             if name == b"content-length":
                 lengths += 1
             elif name == b"transfer-encoding" or name == b"upgrade":
+                self._parser = None
                 return self._delegate()
         if lengths > 1:
+            self._parser = None
             return self._delegate()  # h11 merges equal duplicates; let it decide
-        version = "1.0" if parser.get_http_version() == "1.0" else "1.1"
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._parser = None
+            return self._delegate()  # find_head has the answer (505)
         try:
             request = build_head(method, target, version, fields, self._limits)
         except ProtocolError:
             self.keep_alive = False
             raise
-        del buf[:end]
+        if end == len(buf):
+            buf.clear()
+        else:
+            del buf[:end]
         self._in_request = True
         self._ended = False
         self._length = self._remaining = request.content_length or 0
         self.keep_alive = request.keep_alive
         self._method = method
         self._version = version
+        # llhttp has seen the whole of a request without a body and waits for the next
+        # one; after a body (which we slice ourselves) it needs a fresh start.
+        self._parser = parser if not self._length and request.keep_alive else None
         return request
 
     def _delegate(self) -> CodecEvent:
