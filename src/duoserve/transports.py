@@ -46,7 +46,10 @@ async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float)
             with anyio.fail_after(seconds):
                 await stream._drain()
         else:
-            await stream._maybe_yield()
+            stream._unyielded += 1
+            if stream._unyielded >= _YIELD_EVERY:
+                stream._unyielded = 0
+                await checkpoint()
         return
     with anyio.fail_after(seconds):
         await stream.send(data)
@@ -65,9 +68,11 @@ async def receive_idle(
     sits in `waiting` meanwhile, is cancelled. On the lean stream this costs one timer
     instead of a cancel scope (it runs once per keep-alive request)."""
     if type(stream) is LeanStream:
-        if not await stream._wait_readable(seconds, waiting):
+        if not stream._chunks and not await stream._wait_readable(seconds, waiting):
             return None
-        return await stream.receive(max_bytes)
+        if stream._chunks:
+            return stream._take(max_bytes)
+        return await stream.receive(max_bytes)  # raises what EOF or closing calls for
     with anyio.move_on_after(seconds) as scope:
         waiting.add(scope)
         try:
@@ -80,14 +85,15 @@ async def receive_idle(
 class _IdleWait:
     """Ends a lean idle wait early: the timeout, or shutdown closing idle connections."""
 
-    __slots__ = ("_waiter",)
+    __slots__ = ("waiter",)
 
-    def __init__(self, waiter: asyncio.Future[bool | None]) -> None:
-        self._waiter = waiter
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[bool | None] | None = None
 
     def cancel(self) -> None:
-        if not self._waiter.done():
-            self._waiter.set_result(False)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -115,6 +121,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
         self._unyielded = 0
+        self._idle = _IdleWait()
+        self._idle_deadline: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol (called by the event loop) ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,6 +148,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._error = exc
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._abort_handle is not None:
             self._abort_handle.cancel()
             self._abort_handle = None
@@ -188,6 +200,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                 finally:
                     self._read_waiter = None
             self._unyielded = 0
+        return self._take(max_bytes)
+
+    def _take(self, max_bytes: int) -> bytes:
+        """Up to max_bytes of what is buffered (there is something)."""
         chunks = self._chunks
         data = chunks.popleft()
         if len(data) > max_bytes:
@@ -256,6 +272,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         transport = self._transport
         if transport is not None and not self._lost:
             if transport.get_write_buffer_size():
@@ -267,21 +286,37 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     async def _wait_readable(self, seconds: float, waiting: set[Cancellable]) -> bool:
         """Wait for bytes or EOF (True); False when `seconds` pass or the wait is cancelled
-        through `waiting`. Cancellable by anyio scopes like any other await."""
+        through `waiting`. Cancellable by anyio scopes like any other await. The timer is
+        armed once and re-armed lazily when it fires early: keep-alive requests only move
+        the deadline."""
         if self._chunks or self._eof or self._lost or self._closed:
             return True
         if self._read_waiter is not None:
             raise anyio.BusyResourceError("reading from")
         self._read_waiter = waiter = self._loop.create_future()
-        idle = _IdleWait(waiter)
-        timer = self._loop.call_later(seconds, idle.cancel)
+        self._idle_deadline = deadline = self._loop.time() + seconds
+        if self._idle_timer is None:
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+        idle = self._idle
+        idle.waiter = waiter
         waiting.add(idle)
         try:
             return await waiter is None
         finally:
             self._read_waiter = None
-            timer.cancel()
+            self._idle_deadline = None
+            idle.waiter = None
             waiting.discard(idle)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        deadline = self._idle_deadline
+        if deadline is None:
+            return  # not idle now; the next idle wait arms a new timer
+        if self._loop.time() >= deadline:
+            self._idle.cancel()
+        else:
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
 
     async def _maybe_yield(self) -> None:
         self._unyielded += 1
