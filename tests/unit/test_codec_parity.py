@@ -123,7 +123,8 @@ def splits(data: bytes) -> list[list[bytes]]:
     rng = random.Random(len(data))
     cut = sorted(rng.sample(range(1, len(data)), min(3, len(data) - 1))) if len(data) > 1 else []
     pieces = [data[a:b] for a, b in zip([0, *cut], [*cut, len(data)], strict=True)]
-    return [[data], [data[i : i + 1] for i in range(len(data))], pieces]
+    step = 1 if len(data) < 4096 else 1000  # byte by byte, or small pieces for big heads
+    return [[data], [data[i : i + step] for i in range(0, len(data), step)], pieces]
 
 
 def mutants(count: int) -> list[bytes]:

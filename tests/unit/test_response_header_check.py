@@ -9,7 +9,7 @@ import pytest
 
 from duoserve.http.framing import ResponseError, ResponseWriter, check_header
 
-ALPHABET = b"aZ09-_!~ \t:;,\x00\x01\x08\x09\x0a\x0d\x1f\x7f\x80\xff\"()"
+ALPHABET = b'aZ09-_!~ \t:;,\x00\x01\x08\x09\x0a\x0d\x1f\x7f\x80\xff"()'
 
 
 def refused_by_rule(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -201,7 +201,7 @@ class HTTPCycle:
             raise RuntimeError("http.response.start sent twice")
         status = message["status"]
         headers: Headers = message.get("headers", [])
-        if not isinstance(status, int) or isinstance(status, bool):
+        if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
         if self.conn.ctx.shutting_down.is_set():
@@ -222,10 +222,12 @@ class HTTPCycle:
             if self.conn.write_failed:
                 raise ClientDisconnected("the client has disconnected")
             raise RuntimeError("http.response.body sent after the response completed")
-        if not isinstance(body, bytes | bytearray | memoryview):
-            raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+        if type(body) is not bytes:
+            if not isinstance(body, bytes | bytearray | memoryview):
+                raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+            body = bytes(body)
         self.body_bytes += len(body)
-        data = writer.body(bytes(body))
+        data = writer.body(body)
         if not more_body:
             data += writer.end()
         head = self._head_bytes
