@@ -10,7 +10,7 @@ from typing import Any, Literal
 import anyio
 
 from .config import Config
-from .http.framing import DateClock
+from .http.framing import DateClock, HeaderCache
 from .transports import Cancellable
 from .types import ASGIApp, Headers
 
@@ -53,6 +53,7 @@ class ServerContext:
     idle: set[Cancellable] = field(default_factory=set)
     fresh: set[anyio.CancelScope] = field(default_factory=set)
     date_clock: DateClock = field(default_factory=DateClock)
+    header_cache: HeaderCache = field(default_factory=HeaderCache)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
     access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.access"))
     in_flight: int = 0

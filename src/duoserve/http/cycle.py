@@ -204,10 +204,11 @@ class HTTPCycle:
         if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
-        if self.conn.ctx.shutting_down.is_set():
+        ctx = self.conn.ctx
+        if ctx.shutting_down.is_set():
             writer.keep_alive = False  # tell the client this connection ends here
         try:
-            head = writer.head(status, headers, self.conn.ctx.default_headers())
+            head = writer.head(status, headers, ctx.default_headers(), cache=ctx.header_cache)
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
         self.writer = writer
