@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ HTTP_CODEC = "auto"
 @pytest.fixture(params=["h11", "httptools"])
 def http_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Use in modules whose tests must give the same answers with both parsers."""
-    monkeypatch.setattr(sys.modules[__name__], "HTTP_CODEC", request.param)
+    # By dotted path: pytest's own copy of this module is not the one tests import.
+    monkeypatch.setattr("tests.conftest.HTTP_CODEC", request.param)
     return str(request.param)
 
 

@@ -384,3 +384,9 @@ async def test_pathsend_sends_file(tmp_path: Any) -> None:
     async with running_server(app) as srv, httpx.AsyncClient() as client:
         response = await client.get(srv.url)
     assert response.content == content
+
+
+async def test_each_codec_is_really_used(http_codec: str) -> None:
+    """Guards the parametrization: the server under test runs the parser named in its id."""
+    async with running_server(hello) as srv:
+        assert srv.server.config.http == http_codec
