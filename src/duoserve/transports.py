@@ -4,7 +4,6 @@ asyncio/uvloop, anyio's own socket streams on trio. The one backend-aware module
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import socket
 from typing import Protocol, cast
@@ -104,12 +103,34 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     above its high-water mark. Waits are plain futures, so anyio cancel scopes (timeouts,
     shutdown) interrupt them like any other await."""
 
+    __slots__ = (
+        "_abort_handle",
+        "_buffered",
+        "_chunks",
+        "_close_timeout",
+        "_closed",
+        "_drain_waiter",
+        "_eof",
+        "_error",
+        "_idle",
+        "_idle_deadline",
+        "_idle_timer",
+        "_loop",
+        "_lost",
+        "_read_waiter",
+        "_reading_paused",
+        "_sock",
+        "_transport",
+        "_unyielded",
+        "_writing_paused",
+    )
+
     def __init__(self, sock: socket.socket, close_timeout: float) -> None:
         self._sock = sock
         self._close_timeout = close_timeout
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks: list[bytes] = []  # a list: an empty deque costs 760 bytes per connection
         self._buffered = 0
         self._reading_paused = False
         self._writing_paused = False
@@ -205,17 +226,17 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def _take(self, max_bytes: int) -> bytes:
         """Up to max_bytes of what is buffered (there is something)."""
         chunks = self._chunks
-        data = chunks.popleft()
+        data = chunks.pop(0)
         if len(data) > max_bytes:
-            chunks.appendleft(data[max_bytes:])
+            chunks.insert(0, data[max_bytes:])
             data = data[:max_bytes]
         elif chunks and len(data) < max_bytes:
             parts = [data]
             room = max_bytes - len(data)
             while chunks and room > 0:
-                part = chunks.popleft()
+                part = chunks.pop(0)
                 if len(part) > room:
-                    chunks.appendleft(part[room:])
+                    chunks.insert(0, part[room:])
                     part = part[:room]
                 parts.append(part)
                 room -= len(part)
