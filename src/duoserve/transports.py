@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Awaitable
 from typing import Protocol, cast
 
 import anyio
@@ -60,18 +61,21 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-async def receive_idle(
+def receive_idle(
+    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
+) -> Awaitable[bytes | None]:
+    """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
+    sits in `waiting` meanwhile, is cancelled. On the lean stream this costs no cancel
+    scope and no extra coroutine frame (it runs once per keep-alive request, and idle
+    connections sit in it)."""
+    if type(stream) is LeanStream:
+        return stream._receive_idle(max_bytes, seconds, waiting)
+    return _receive_in_scope(stream, max_bytes, seconds, waiting)
+
+
+async def _receive_in_scope(
     stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
 ) -> bytes | None:
-    """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
-    sits in `waiting` meanwhile, is cancelled. On the lean stream this costs one timer
-    instead of a cancel scope (it runs once per keep-alive request)."""
-    if type(stream) is LeanStream:
-        if not stream._chunks and not await stream._wait_readable(seconds, waiting):
-            return None
-        if stream._chunks:
-            return stream._take(max_bytes)
-        return await stream.receive(max_bytes)  # raises what EOF or closing calls for
     with anyio.move_on_after(seconds) as scope:
         waiting.add(scope)
         try:
@@ -305,29 +309,33 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._wake_writer()
         await checkpoint()
 
-    async def _wait_readable(self, seconds: float, waiting: set[Cancellable]) -> bool:
-        """Wait for bytes or EOF (True); False when `seconds` pass or the wait is cancelled
-        through `waiting`. Cancellable by anyio scopes like any other await. The timer is
-        armed once and re-armed lazily when it fires early: keep-alive requests only move
-        the deadline."""
-        if self._chunks or self._eof or self._lost or self._closed:
-            return True
-        if self._read_waiter is not None:
-            raise anyio.BusyResourceError("reading from")
-        self._read_waiter = waiter = self._loop.create_future()
-        self._idle_deadline = deadline = self._loop.time() + seconds
-        if self._idle_timer is None:
-            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
-        idle = self._idle
-        idle.waiter = waiter
-        waiting.add(idle)
-        try:
-            return await waiter is None
-        finally:
-            self._read_waiter = None
-            self._idle_deadline = None
-            idle.waiter = None
-            waiting.discard(idle)
+    async def _receive_idle(
+        self, max_bytes: int, seconds: float, waiting: set[Cancellable]
+    ) -> bytes | None:
+        """receive_idle() on this stream. The timer is armed once and re-armed lazily when
+        it fires early: keep-alive requests only move the deadline. The wait is a plain
+        future, cancellable by anyio scopes like any other await."""
+        if not (self._chunks or self._eof or self._lost or self._closed):
+            if self._read_waiter is not None:
+                raise anyio.BusyResourceError("reading from")
+            self._read_waiter = waiter = self._loop.create_future()
+            self._idle_deadline = deadline = self._loop.time() + seconds
+            if self._idle_timer is None:
+                self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+            idle = self._idle
+            idle.waiter = waiter
+            waiting.add(idle)
+            try:
+                if await waiter is not None:
+                    return None  # timed out, or shutdown closing idle connections
+            finally:
+                self._read_waiter = None
+                self._idle_deadline = None
+                idle.waiter = None
+                waiting.discard(idle)
+        if self._chunks:
+            return self._take(max_bytes)
+        return await self.receive(max_bytes)  # raises what EOF or closing calls for
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
