@@ -23,6 +23,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# The HTTP parser running_server() uses; the `http_codec` fixture runs a test under each.
+HTTP_CODEC = "auto"
+
+
+@pytest.fixture(params=["h11", "httptools"])
+def http_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Use in modules whose tests must give the same answers with both parsers."""
+    # By dotted path: pytest's own copy of this module is not the one tests import.
+    monkeypatch.setattr("tests.conftest.HTTP_CODEC", request.param)
+    return str(request.param)
+
+
 @dataclass
 class RunningServer:
     server: Server
@@ -77,6 +89,7 @@ async def running_server(
     settings.setdefault("host", "127.0.0.1")
     settings.setdefault("port", 0)
     settings.setdefault("lifespan", "off" if wsgi else "auto")
+    settings.setdefault("http", HTTP_CODEC)
     config = Config(app="test", **settings)
     if wsgi:
         wsgi_app = cast(Any, validator(cast(Any, app)) if validate else app)

@@ -20,6 +20,7 @@ Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
 LifespanMode = Literal["auto", "on", "off"]
 Backend = Literal["asyncio", "trio"]
 LoopChoice = Literal["auto", "asyncio", "uvloop"]
+HTTPChoice = Literal["auto", "h11", "httptools"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 WSChoice = Literal["auto", "wsproto", "none"]
 WSShutdown = Literal["graceful", "immediate"]
@@ -146,6 +147,12 @@ class Config:
     loop: LoopChoice = setting(
         "auto",
         "Event loop for the asyncio backend; 'auto' uses uvloop when installed.",
+        "Runtime",
+    )
+    http: HTTPChoice = setting(
+        "auto",
+        "HTTP/1.1 parser; 'auto' uses httptools when installed (pip install "
+        "'duoserve[speed]'). Both give the same answers; httptools is faster.",
         "Runtime",
     )
 

@@ -4,7 +4,6 @@ timeouts for idle, slow-header and stalled clients."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -20,6 +19,7 @@ from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
 from .proxy import resolve_proxy
 from .request_id import request_id
+from .transports import receive_idle, send_within
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -121,17 +121,25 @@ class HTTPConnection:
                 timeout = config.timeout_request_head
                 if ctx.shutting_down.is_set():
                     timeout = min(timeout, FRESH_GRACE)
-                waiting = ctx.fresh
+                with anyio.move_on_after(timeout) as scope:
+                    ctx.fresh.add(scope)
+                    try:
+                        data = await self.recv()
+                    finally:
+                        ctx.fresh.discard(scope)
+                if scope.cancelled_caught:
+                    return Signal.CLOSED
             else:
-                timeout, waiting = config.timeout_keep_alive, ctx.idle
-            with anyio.move_on_after(timeout) as scope:
-                waiting.add(scope)
                 try:
-                    data = await self.recv()
-                finally:
-                    waiting.discard(scope)
-            if scope.cancelled_caught:
-                return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
+                    idle_data = await receive_idle(
+                        self.stream, _READ_SIZE, config.timeout_keep_alive, ctx.idle
+                    )
+                except (anyio.EndOfStream, *_STREAM_ERRORS):
+                    idle_data = b""
+                    self.peer_gone = True
+                if idle_data is None:
+                    return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
+                data = idle_data
             codec.receive_data(data)
             event = codec.next_event()
             if event is not Signal.NEED_DATA:
@@ -156,18 +164,20 @@ class HTTPConnection:
         if config.request_id:
             rid, replaced = request_id(head.headers)
             if replaced is not None:
-                head = dataclasses.replace(head, headers=replaced)
+                head = head._replace(headers=replaced)
         cycle = HTTPCycle(self, head)
         cycle.request_id = rid
-        start = time.perf_counter()
+        access = ctx.access
+        logging_access = access is not None and access.enabled()
+        start = time.perf_counter() if logging_access else 0.0
         scope = http_scope(head, info, config, ctx.lifespan_state)
         ctx.in_flight += 1
         try:
             await cycle.run(ctx.app, scope)
         finally:
             ctx.in_flight -= 1
-        access = ctx.access
-        if access is not None and access.enabled():
+        if logging_access:
+            assert access is not None
             duration = time.perf_counter() - start
             access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
         writer = cycle.writer
@@ -219,8 +229,7 @@ class HTTPConnection:
         if self.write_failed:
             raise ClientDisconnected("the client has disconnected")
         try:
-            with anyio.fail_after(self.config.timeout_io):
-                await self.stream.send(data)
+            await send_within(self.stream, data, self.config.timeout_io)
         except TimeoutError:
             self.write_failed = True
             raise ClientDisconnected("the client stopped reading the response") from None

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from .config import Config
-from .http.framing import DateClock
+from .http.framing import DateClock, HeaderCache
+from .transports import Cancellable
 from .types import ASGIApp, Headers
 
 if TYPE_CHECKING:
@@ -58,9 +59,10 @@ class ServerContext:
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
     force_close: anyio.Event = field(default_factory=anyio.Event)
-    idle: set[anyio.CancelScope] = field(default_factory=set)
+    idle: set[Cancellable] = field(default_factory=set)
     fresh: set[anyio.CancelScope] = field(default_factory=set)
     date_clock: DateClock = field(default_factory=DateClock)
+    header_cache: HeaderCache = field(default_factory=HeaderCache)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
     access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.access"))
     in_flight: int = 0

@@ -18,12 +18,13 @@ from .config import Config
 from .context import ConnInfo, ServerContext
 from .edge import serve_accepted
 from .errors import StartupError
-from .http.codec import make_codec
+from .http.codec import codec_factory
 from .lifespan import Lifespan
 from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
 from .static import with_static
 from .tls import TLSSetup, https_url
+from .transports import open_stream
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -85,7 +86,7 @@ class Server:
             ctx = ServerContext(
                 config=config,
                 app=self.app,
-                codec_factory=make_codec,
+                codec_factory=codec_factory(config),
                 websocket_enabled=self.websocket_enabled,
                 lifespan_state=state,
                 trusted=trusted,
@@ -166,10 +167,13 @@ class Server:
     ) -> None:
         self._open += 1
         try:
-            stream = await _wrap(client)
-        except BaseException:
-            client.close()
+            stream = await open_stream(client, close_timeout=self.config.timeout_io)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                client.close()
             self._closed_one(slots)
+            if isinstance(exc, OSError):
+                return  # the client left before its connection could be set up
             raise
         try:
             await serve_accepted(stream, conn_info(stream), ctx)
@@ -197,13 +201,6 @@ async def _accept(raw: socket.socket) -> socket.socket:
             continue
         client.setblocking(False)
         return client
-
-
-async def _wrap(client: socket.socket) -> anyio.abc.SocketStream:
-    if client.family == socket.AF_UNIX:
-        return await anyio.abc.UNIXSocketStream.from_socket(client)
-    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return await anyio.abc.SocketStream.from_socket(client)
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import read_all, read_until, running_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("http_codec")]
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:
@@ -384,3 +384,9 @@ async def test_pathsend_sends_file(tmp_path: Any) -> None:
     async with running_server(app) as srv, httpx.AsyncClient() as client:
         response = await client.get(srv.url)
     assert response.content == content
+
+
+async def test_each_codec_is_really_used(http_codec: str) -> None:
+    """Guards the parametrization: the server under test runs the parser named in its id."""
+    async with running_server(hello) as srv:
+        assert srv.server.config.http == http_codec

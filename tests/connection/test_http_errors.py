@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import read_until, running_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("http_codec")]
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:

@@ -17,11 +17,18 @@ from tests.e2e.test_cli_serve import SERVING, duoserve
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_backend(backend: str) -> None:
-    with duoserve("examples.hello:app", "--port", "0", "--backend", backend) as proc:
+@pytest.mark.parametrize(
+    ("options", "loop"),
+    [
+        (("--loop", "asyncio"), "asyncio"),
+        (("--loop", "uvloop"), "uvloop"),  # uvloop is in the test extra
+        (("--backend", "trio"), "trio"),
+    ],
+)
+def test_backend(options: tuple[str, ...], loop: str) -> None:
+    with duoserve("examples.hello:app", "--port", "0", *options) as proc:
         match = proc.wait_for(SERVING.pattern)
-        assert f"— {backend}, 1 worker" in match.string
+        assert f"— {loop}, 1 worker" in match.string
         assert httpx.get(match["url"]).text == "Hello, world!\n"
         proc.popen.send_signal(signal.SIGINT)
         assert proc.popen.wait(15) == 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Protocol
 
 from ..config import Config
+from ..errors import ConfigError
 from ..types import Headers
 from .events import CodecEvent
 from .framing import ResponseWriter
@@ -46,7 +49,24 @@ class H1Codec(Protocol):
     def buffered(self) -> int: ...
 
 
-def make_codec(config: Config) -> H1Codec:
+def codec_factory(config: Config) -> Callable[[Config], H1Codec]:
+    """The codec class the `http` setting selects, resolved once per server: 'auto' is
+    httptools when it is installed, else h11."""
+    choice = config.http
+    if choice == "auto":
+        choice = "httptools" if find_spec("httptools") is not None else "h11"
+    if choice == "httptools":
+        try:
+            from .httptools_codec import HttptoolsCodec
+        except ImportError:
+            raise ConfigError(
+                "--http httptools needs httptools: pip install 'duoserve[speed]'"
+            ) from None
+        return HttptoolsCodec
     from .h11_codec import H11Codec
 
-    return H11Codec(config)
+    return H11Codec
+
+
+def make_codec(config: Config) -> H1Codec:
+    return codec_factory(config)(config)

@@ -226,12 +226,13 @@ class HTTPCycle:
             raise RuntimeError("http.response.start sent twice")
         status = message["status"]
         headers: Headers = message.get("headers", [])
-        if not isinstance(status, int) or isinstance(status, bool):
+        if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
-        if self.conn.ctx.shutting_down.is_set():
+        ctx = self.conn.ctx
+        if ctx.shutting_down.is_set():
             writer.keep_alive = False  # tell the client this connection ends here
-        defaults = self.conn.ctx.default_headers()
+        defaults = ctx.default_headers()
         if self.request_id is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
             defaults.append((_REQUEST_ID, self.request_id))
         # http.response.trailers: chunked framing, when the client said it takes trailers.
@@ -240,7 +241,9 @@ class HTTPCycle:
             self._trailers = []
             takes_trailers = self._client_takes_trailers()
         try:
-            head = writer.head(status, headers, defaults, chunked=takes_trailers)
+            head = writer.head(
+                status, headers, defaults, chunked=takes_trailers, cache=ctx.header_cache
+            )
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
         self.writer = writer
@@ -255,10 +258,12 @@ class HTTPCycle:
             if self.conn.write_failed:
                 raise ClientDisconnected("the client has disconnected")
             raise RuntimeError("http.response.body sent after the response body ended")
-        if not isinstance(body, bytes | bytearray | memoryview):
-            raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+        if type(body) is not bytes:
+            if not isinstance(body, bytes | bytearray | memoryview):
+                raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+            body = bytes(body)
         self.body_bytes += len(body)
-        data = writer.body(bytes(body))
+        data = writer.body(body)
         if not more_body:
             if self._trailers is not None:
                 self._body_ended = True  # the end goes out with the trailers

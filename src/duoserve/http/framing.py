@@ -8,6 +8,7 @@ import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any, NamedTuple
 
 from ..types import Headers
 
@@ -22,6 +23,14 @@ _STATUS_LINES: dict[tuple[str, int], bytes] = {
 # RFC 9110 §5.1 token and §5.5 field value (no CR, LF or NUL; no leading/trailing space).
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+# Response headers head() interprets; all others are copied after one joint check.
+_SPECIAL = frozenset({b"content-length", b"transfer-encoding", b"connection", b"server", b"date"})
+# Header lines as check_header() accepts them, lower-cased names: one regex for them all.
+_HEADER_LINES = re.compile(
+    rb"(?:[!#$%&'*+\-.^_`|~0-9a-z]+: (?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*"
+    rb"[^\x00-\x20\x7f])?)?\r\n)*"
+)
 
 HOP_BY_HOP = frozenset(
     {
@@ -123,6 +132,84 @@ class Framing(enum.Enum):
     CLOSE = "close"  # body ends when the connection closes (HTTP/1.0, no length)
 
 
+class HeaderBlock(NamedTuple):
+    """An app's response headers, checked: the lines to send as they are, and what the
+    framing needs to know."""
+
+    lines: bytes
+    length: int | None  # Content-Length (written by the framing, not in `lines`)
+    chunked: bool  # the app asked for Transfer-Encoding: chunked
+    close: bool  # the app sent Connection: close
+    has_server: bool
+    has_date: bool
+
+
+def check_headers(headers: Headers) -> HeaderBlock:
+    """Check an app's response headers (ResponseError if HTTP cannot carry them)."""
+    lines: list[bytes] = []
+    length: int | None = None
+    chunked = close = has_server = has_date = False
+    for name, value in headers:
+        name = name.lower()
+        if name not in _SPECIAL:
+            lines.append(name + b": " + value + b"\r\n")  # checked below, all at once
+            continue
+        if name == b"content-length":
+            if not value.isdigit():
+                check_header(name, value)
+            try:
+                parsed = int(value)
+            except ValueError:
+                raise ResponseError(f"invalid Content-Length {value!r}") from None
+            if parsed < 0 or (length is not None and parsed != length):
+                raise ResponseError(f"invalid Content-Length {value!r}")
+            length = parsed
+            continue  # written once by the framing, unless it forbids it
+        check_header(name, value)
+        if name == b"transfer-encoding":
+            if value.lower() != b"chunked":
+                raise ResponseError(f"unsupported Transfer-Encoding {value!r}")
+            chunked = True
+            continue  # the framing writes its own
+        if name == b"connection":
+            close = close or b"close" in {t.strip() for t in value.lower().split(b",")}
+            continue  # the framing writes its own
+        if name == b"server":
+            has_server = True
+        else:
+            has_date = True
+        lines.append(b"%s: %s\r\n" % (name, value))
+    block = b"".join(lines)
+    if lines and not _HEADER_LINES.fullmatch(block):
+        for name, value in headers:  # find the culprit for the error message
+            check_header(name.lower(), value)
+    return HeaderBlock(block, length, chunked, close, has_server, has_date)
+
+
+class HeaderCache:
+    """Checked header lists of recent responses: apps send the same headers again and
+    again. One per server; bounded (emptied when full)."""
+
+    __slots__ = ("_blocks", "_size")
+
+    def __init__(self, size: int = 256) -> None:
+        self._blocks: dict[Any, HeaderBlock] = {}
+        self._size = size
+
+    def checked(self, headers: Headers) -> HeaderBlock:
+        try:
+            key = tuple(headers)
+            block = self._blocks.get(key)
+        except TypeError:  # unhashable pairs (lists): check them every time
+            return check_headers(headers)
+        if block is None:
+            block = check_headers(key)  # type: ignore[arg-type]
+            if len(self._blocks) >= self._size:
+                self._blocks.clear()
+            self._blocks[key] = block
+        return block
+
+
 class ResponseWriter:
     """Turns one response (head, body parts, end) into bytes, enforcing its framing.
 
@@ -147,46 +234,23 @@ class ResponseWriter:
         *,
         chunked_ok: bool = True,
         chunked: bool = False,
+        cache: HeaderCache | None = None,
     ) -> bytes:
         """Status line and headers; picks the framing. `defaults` (Server, Date) are sent
         unless the app set a header of the same name. `chunked` asks for chunked framing
-        on HTTP/1.1 even with a Content-Length (a response that will carry trailers)."""
+        on HTTP/1.1 even with a Content-Length (a response that will carry trailers). With
+        a `cache`, the checked form of header lists seen before is reused."""
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
-        parts = [status_line(self.http_version, status)]
-        length: int | None = None
-        app_chunked = chunked and self.http_version == "1.1"
-        seen_server = seen_date = False
-        for name, value in headers:
-            name = name.lower()
-            check_header(name, value)
-            if name == b"content-length":
-                try:
-                    parsed = int(value)
-                except ValueError:
-                    raise ResponseError(f"invalid Content-Length {value!r}") from None
-                if parsed < 0 or (length is not None and parsed != length):
-                    raise ResponseError(f"invalid Content-Length {value!r}")
-                length = parsed
-                continue  # written once, below, unless the framing forbids it
-            elif name == b"transfer-encoding":
-                if value.lower() != b"chunked":
-                    raise ResponseError(f"unsupported Transfer-Encoding {value!r}")
-                app_chunked = True
-                continue  # we write our own below
-            elif name == b"connection":
-                tokens = {t.strip() for t in value.lower().split(b",")}
-                if b"close" in tokens:
-                    self.keep_alive = False
-                continue  # we write our own below
-            elif name == b"server":
-                seen_server = True
-            elif name == b"date":
-                seen_date = True
-            parts.append(b"%s: %s\r\n" % (name, value))
+        block = cache.checked(headers) if cache is not None else check_headers(headers)
+        if block.close:
+            self.keep_alive = False
+        length = block.length
+        app_chunked = block.chunked or (chunked and self.http_version == "1.1")
+        parts = [status_line(self.http_version, status), block.lines]
         for name, value in defaults:
-            if (name == b"server" and seen_server) or (name == b"date" and seen_date):
+            if (name == b"server" and block.has_server) or (name == b"date" and block.has_date):
                 continue
             parts.append(b"%s: %s\r\n" % (name, value))
 

@@ -1,0 +1,271 @@
+"""H1Codec over httptools: llhttp parses the common request fast; anything it refuses or
+that is unusual (chunked or upgrade requests, odd spacing) goes to the h11 codec for that
+request, so both codecs give the same answer to every input."""
+
+from __future__ import annotations
+
+import re
+
+import httptools
+
+from ..config import Config
+from ..errors import ProtocolError
+from ..types import Headers
+from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
+from .framing import ResponseWriter, informational
+from .h11_codec import H11Codec
+from .head import HeadLimits, build_head, find_head
+
+# h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_OWS = b" \t"
+_EOL = (0x0D, 0x0A)
+
+
+class HttptoolsCodec:
+    """One instance per connection. The head pre-scan and the semantic checks are the h11
+    codec's own (http/head.py); llhttp checks the syntax; bodies with a Content-Length are
+    sliced from our buffer (llhttp would run on into the next pipelined request)."""
+
+    __slots__ = (
+        "_buf",
+        "_config",
+        "_ended",
+        "_eof",
+        "_fallback",
+        "_fields",
+        "_in_request",
+        "_length",
+        "_limits",
+        "_method",
+        "_parser",
+        "_remaining",
+        "_small_head",
+        "_target",
+        "_version",
+        "keep_alive",
+        "writer",
+    )
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._limits = HeadLimits(config)
+        self._small_head = min(config.limit_request_line, config.limit_request_head)
+        self._fallback: H11Codec | None = None  # set while h11 parses the current request
+        self._buf = bytearray()
+        self._eof = False
+        self._in_request = False
+        self._ended = False
+        self._length = 0
+        self._remaining = 0
+        self._fields: Headers = []
+        self._target = b""
+        self._parser: httptools.HttpRequestParser | None = None  # kept while requests have no body
+        self._method = b"GET"
+        self._version = "1.1"
+        self.keep_alive = True
+        self.writer: ResponseWriter | None = None
+
+    # -- llhttp callbacks -------------------------------------------------------------------
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(_OWS)
+        self._fields.append((name.lower(), value))
+
+    # -- receiving -----------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+        if self._fallback is not None:
+            self._fallback.receive_data(data)
+        elif data:
+            self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet turned into events."""
+        if self._fallback is not None:
+            return self._fallback.buffered
+        return len(self._buf)
+
+    @property
+    def trailing_data(self) -> bytes:
+        if self._fallback is not None:
+            return self._fallback.trailing_data
+        return bytes(self._buf)
+
+    @property
+    def response_started(self) -> bool:
+        return self.writer is not None
+
+    def next_event(self) -> CodecEvent:
+        if self._fallback is not None:
+            return self._from_fallback(self._fallback)
+        if not self._in_request:
+            return self._scan_head()
+        remaining = self._remaining
+        if remaining:
+            buf = self._buf
+            if not buf:
+                if self._eof:
+                    raise self._fail(
+                        400,
+                        "peer closed connection without sending complete message body "
+                        f"(received {self._length - remaining} bytes, expected {self._length})",
+                    )
+                return Signal.NEED_DATA
+            if len(buf) <= remaining:
+                data = bytes(buf)
+                buf.clear()
+            else:
+                data = bytes(buf[:remaining])
+                del buf[:remaining]
+            self._remaining = remaining - len(data)
+            return Body(data)
+        if not self._ended:
+            self._ended = True
+            return EndOfRequest()
+        if self._buf:
+            return Signal.PAUSED
+        return Signal.CLOSED if self._eof else Signal.NEED_DATA
+
+    def _scan_head(self) -> CodecEvent:
+        buf = self._buf
+        if not buf:
+            return Signal.CLOSED if self._eof else Signal.NEED_DATA
+        # Fast path: a CRLF head well inside every limit, not preceded by empty lines (llhttp
+        # refuses anything else that find_head would let through, and h11 then decides).
+        end = buf.find(b"\r\n\r\n") + 4
+        if (
+            end == 3
+            or end > self._small_head
+            or buf[0] in _EOL
+            or buf.count(b"\n", 0, end) - 2 > self._limits.fields
+        ):
+            try:
+                found = find_head(buf, self._eof, self._limits)
+            except ProtocolError:
+                self.keep_alive = False
+                raise
+            if isinstance(found, Signal):
+                return found
+            end = found
+        head = bytes(buf) if end == len(buf) else bytes(buf[:end])
+        fields: Headers = []
+        self._fields = fields
+        self._target = b""
+        parser = self._parser
+        if parser is None:
+            parser = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._parser = None
+            return self._delegate()
+        target = self._target
+        method: bytes = parser.get_method()
+        line_end = head.find(b"\n")
+        if (
+            # one space each side of the target, then HTTP/x.y
+            line_end - (head[line_end - 1] == 13) != len(method) + len(target) + 10
+            or not _TARGET.fullmatch(target)
+            or b"\n " in head
+            or b"\n\t" in head
+        ):
+            self._parser = None
+            return self._delegate()
+        lengths = 0
+        for name, _ in fields:
+            if name == b"content-length":
+                lengths += 1
+            elif name == b"transfer-encoding" or name == b"upgrade":
+                self._parser = None
+                return self._delegate()
+        if lengths > 1:
+            self._parser = None
+            return self._delegate()  # h11 merges equal duplicates; let it decide
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._parser = None
+            return self._delegate()  # find_head has the answer (505)
+        try:
+            request = build_head(method, target, version, fields, self._limits)
+        except ProtocolError:
+            self.keep_alive = False
+            raise
+        if end == len(buf):
+            buf.clear()
+        else:
+            del buf[:end]
+        self._in_request = True
+        self._ended = False
+        self._length = self._remaining = request.content_length or 0
+        self.keep_alive = request.keep_alive
+        self._method = method
+        self._version = version
+        # llhttp has seen the whole of a request without a body and waits for the next
+        # one; after a body (which we slice ourselves) it needs a fresh start.
+        self._parser = parser if not self._length and request.keep_alive else None
+        return request
+
+    def _delegate(self) -> CodecEvent:
+        """Hand this request, as received so far, to the h11 codec."""
+        self._fallback = fallback = H11Codec(self._config)
+        fallback.receive_data(bytes(self._buf))
+        self._buf.clear()
+        if self._eof:
+            fallback.receive_data(b"")
+        return self._from_fallback(fallback)
+
+    def _from_fallback(self, fallback: H11Codec) -> CodecEvent:
+        try:
+            event = fallback.next_event()
+        finally:
+            self.keep_alive = fallback.keep_alive
+        if type(event) is RequestHead:
+            self._method = event.method
+            self._version = event.http_version
+        return event
+
+    def _fail(self, status: int, detail: str) -> ProtocolError:
+        self.keep_alive = False
+        return ProtocolError(status, detail)
+
+    # -- sending -------------------------------------------------------------------------
+    def begin_response(self, method: bytes, http_version: str) -> ResponseWriter:
+        self.writer = ResponseWriter(method, http_version, self.keep_alive)
+        return self.writer
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        return informational("1.1", status, headers)
+
+    def send_response(self, status: int, headers: Headers, defaults: Headers = ()) -> bytes:  # type: ignore[assignment]
+        writer = self.begin_response(self._method, self._version)
+        return writer.head(status, headers, defaults)
+
+    def send_body(self, data: bytes) -> bytes:
+        assert self.writer is not None, "send_response() first"
+        return self.writer.body(data)
+
+    def send_end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
+        assert self.writer is not None, "send_response() first"
+        data = self.writer.end(trailers)
+        self.keep_alive = self.writer.keep_alive
+        return data
+
+    def request_complete(self) -> bool:
+        if self._fallback is not None:
+            return self._fallback.request_complete()
+        return self._in_request and self._ended
+
+    def start_next_cycle(self) -> None:
+        """Carry the bytes after this request over to the next one."""
+        if self._fallback is not None:
+            self._buf = bytearray(self._fallback.trailing_data)
+            self._fallback = None
+        self._in_request = False
+        self.writer = None
+        self.keep_alive = True

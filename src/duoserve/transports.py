@@ -1,0 +1,354 @@
+"""ByteStreams beneath the connection core: a lean stream over an asyncio Protocol on
+asyncio/uvloop, anyio's own socket streams on trio. The one backend-aware module."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable
+from typing import Protocol, cast
+
+import anyio
+import anyio.abc
+from anyio.lowlevel import checkpoint
+
+# Reading pauses once this much received data waits unread (bounded input per connection).
+READ_HIGH_WATER = 64 * 1024
+# asyncio asks us to pause writing above this many buffered bytes, resumes below a quarter.
+WRITE_HIGH_WATER = 64 * 1024
+# Calls that completed without waiting, in a row, before one yields to the event loop: a
+# client that keeps the buffers full cannot starve other connections or dodge cancellation.
+_YIELD_EVERY = 32
+
+
+async def open_stream(client: socket.socket, *, close_timeout: float) -> anyio.abc.SocketStream:
+    """Wrap an accepted, non-blocking socket: the lean stream on asyncio, anyio's elsewhere.
+    The one place a transport is chosen (TLS wraps whatever this returns)."""
+    if client.family != socket.AF_UNIX:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio: anyio's streams are already lean there
+        if client.family == socket.AF_UNIX:
+            return await anyio.abc.UNIXSocketStream.from_socket(client)
+        return await anyio.abc.SocketStream.from_socket(client)
+    stream = LeanStream(client, close_timeout)
+    await loop.connect_accepted_socket(lambda: stream, client)
+    return stream
+
+
+async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float) -> None:
+    """stream.send(data), raising TimeoutError when the client takes longer than `seconds`
+    to accept it. On the lean stream the timeout scope is only set up when it must wait."""
+    if type(stream) is LeanStream:
+        if stream._write(data):
+            with anyio.fail_after(seconds):
+                await stream._drain()
+        else:
+            stream._unyielded += 1
+            if stream._unyielded >= _YIELD_EVERY:
+                stream._unyielded = 0
+                await checkpoint()
+        return
+    with anyio.fail_after(seconds):
+        await stream.send(data)
+
+
+class Cancellable(Protocol):
+    """A wait that shutdown can end early (anyio cancel scopes, lean idle waits)."""
+
+    def cancel(self) -> None: ...
+
+
+def receive_idle(
+    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
+) -> Awaitable[bytes | None]:
+    """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
+    sits in `waiting` meanwhile, is cancelled. On the lean stream this costs no cancel
+    scope and no extra coroutine frame (it runs once per keep-alive request, and idle
+    connections sit in it)."""
+    if type(stream) is LeanStream:
+        return stream._receive_idle(max_bytes, seconds, waiting)
+    return _receive_in_scope(stream, max_bytes, seconds, waiting)
+
+
+async def _receive_in_scope(
+    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
+) -> bytes | None:
+    with anyio.move_on_after(seconds) as scope:
+        waiting.add(scope)
+        try:
+            return await stream.receive(max_bytes)
+        finally:
+            waiting.discard(scope)
+    return None
+
+
+class _IdleWait:
+    """Ends a lean idle wait early: the timeout, or shutdown closing idle connections."""
+
+    __slots__ = ("waiter",)
+
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[bool | None] | None = None
+
+    def cancel(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
+
+
+class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
+    """An anyio SocketStream that is also the asyncio Protocol of its transport.
+
+    Unlike anyio's asyncio stream it does not yield on every call: receive() returns
+    buffered bytes at once and send() waits only while the transport's write buffer is
+    above its high-water mark. Waits are plain futures, so anyio cancel scopes (timeouts,
+    shutdown) interrupt them like any other await."""
+
+    __slots__ = (
+        "_abort_handle",
+        "_buffered",
+        "_chunks",
+        "_close_timeout",
+        "_closed",
+        "_drain_waiter",
+        "_eof",
+        "_error",
+        "_idle",
+        "_idle_deadline",
+        "_idle_timer",
+        "_loop",
+        "_lost",
+        "_read_waiter",
+        "_reading_paused",
+        "_sock",
+        "_transport",
+        "_unyielded",
+        "_writing_paused",
+    )
+
+    def __init__(self, sock: socket.socket, close_timeout: float) -> None:
+        self._sock = sock
+        self._close_timeout = close_timeout
+        self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._chunks: list[bytes] = []  # a list: an empty deque costs 760 bytes per connection
+        self._buffered = 0
+        self._reading_paused = False
+        self._writing_paused = False
+        self._eof = False
+        self._lost = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._read_waiter: asyncio.Future[bool | None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._unyielded = 0
+        self._idle = _IdleWait()
+        self._idle_deadline: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol (called by the event loop) ----------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports have the Transport methods without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered >= READ_HIGH_WATER and not self._reading_paused:
+            self._reading_paused = True
+            assert self._transport is not None
+            self._transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake_reader()
+        return True  # keep our side open: the response may still be on its way
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._error = exc
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+            self._abort_handle = None
+        self._wake_reader()
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writer()
+
+    def _wake_reader(self) -> None:
+        waiter = self._read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writer(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- anyio.abc.ByteStream ---------------------------------------------------------------
+    @property
+    def _raw_socket(self) -> socket.socket:
+        return self._sock
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be a positive integer")
+        if self._chunks:
+            await self._maybe_yield()
+        else:
+            while not self._chunks:
+                if self._closed:
+                    raise anyio.ClosedResourceError
+                if self._eof or self._lost:
+                    if self._error is not None:
+                        raise anyio.BrokenResourceError from self._error
+                    raise anyio.EndOfStream
+                if self._read_waiter is not None:
+                    raise anyio.BusyResourceError("reading from")
+                self._read_waiter = waiter = self._loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._read_waiter = None
+            self._unyielded = 0
+        return self._take(max_bytes)
+
+    def _take(self, max_bytes: int) -> bytes:
+        """Up to max_bytes of what is buffered (there is something)."""
+        chunks = self._chunks
+        data = chunks.pop(0)
+        if len(data) > max_bytes:
+            chunks.insert(0, data[max_bytes:])
+            data = data[:max_bytes]
+        elif chunks and len(data) < max_bytes:
+            parts = [data]
+            room = max_bytes - len(data)
+            while chunks and room > 0:
+                part = chunks.pop(0)
+                if len(part) > room:
+                    chunks.insert(0, part[room:])
+                    part = part[:room]
+                parts.append(part)
+                room -= len(part)
+            data = b"".join(parts)
+        self._buffered -= len(data)
+        if self._reading_paused and self._buffered < READ_HIGH_WATER // 2:
+            self._reading_paused = False
+            if not self._lost and self._transport is not None:
+                self._transport.resume_reading()
+        return data
+
+    async def send(self, item: bytes) -> None:
+        if self._write(item):
+            await self._drain()
+        else:
+            await self._maybe_yield()
+
+    def _write(self, item: bytes) -> bool:
+        """Hand bytes to the transport; True when the caller must wait for the client."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        transport = self._transport
+        if self._lost or transport is None or transport.is_closing():
+            raise anyio.BrokenResourceError from self._error
+        transport.write(item)
+        return self._writing_paused
+
+    async def _drain(self) -> None:
+        while self._writing_paused:
+            if self._lost:
+                raise anyio.BrokenResourceError from self._error
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if self._drain_waiter is not None:
+                raise anyio.BusyResourceError("writing to")
+            self._drain_waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._drain_waiter = None
+        self._unyielded = 0
+        if self._lost:
+            raise anyio.BrokenResourceError from self._error
+
+    async def send_eof(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and transport.can_write_eof():
+            with contextlib.suppress(OSError):
+                transport.write_eof()
+
+    async def aclose(self) -> None:
+        """Close after the buffered response bytes are sent; a client that does not read
+        them within `close_timeout` is cut off."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        transport = self._transport
+        if transport is not None and not self._lost:
+            if transport.get_write_buffer_size():
+                self._abort_handle = self._loop.call_later(self._close_timeout, transport.abort)
+            transport.close()
+        self._wake_reader()
+        self._wake_writer()
+        await checkpoint()
+
+    async def _receive_idle(
+        self, max_bytes: int, seconds: float, waiting: set[Cancellable]
+    ) -> bytes | None:
+        """receive_idle() on this stream. The timer is armed once and re-armed lazily when
+        it fires early: keep-alive requests only move the deadline. The wait is a plain
+        future, cancellable by anyio scopes like any other await."""
+        if not (self._chunks or self._eof or self._lost or self._closed):
+            if self._read_waiter is not None:
+                raise anyio.BusyResourceError("reading from")
+            self._read_waiter = waiter = self._loop.create_future()
+            self._idle_deadline = deadline = self._loop.time() + seconds
+            if self._idle_timer is None:
+                self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+            idle = self._idle
+            idle.waiter = waiter
+            waiting.add(idle)
+            try:
+                if await waiter is not None:
+                    return None  # timed out, or shutdown closing idle connections
+            finally:
+                self._read_waiter = None
+                self._idle_deadline = None
+                idle.waiter = None
+                waiting.discard(idle)
+        if self._chunks:
+            return self._take(max_bytes)
+        return await self.receive(max_bytes)  # raises what EOF or closing calls for
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        deadline = self._idle_deadline
+        if deadline is None:
+            return  # not idle now; the next idle wait arms a new timer
+        if self._loop.time() >= deadline:
+            self._idle.cancel()
+        else:
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+
+    async def _maybe_yield(self) -> None:
+        self._unyielded += 1
+        if self._unyielded >= _YIELD_EVERY:
+            self._unyielded = 0
+            await checkpoint()

@@ -1,0 +1,79 @@
+"""ResponseWriter.head() checks all app headers with one regex: it must refuse exactly what
+check_header(), the per-header rule, refuses."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from duoserve.http.framing import HeaderCache, ResponseError, ResponseWriter, check_header
+
+ALPHABET = b'aZ09-_!~ \t:;,\x00\x01\x08\x09\x0a\x0d\x1f\x7f\x80\xff"()'
+
+
+def refused_by_rule(headers: list[tuple[bytes, bytes]]) -> bool:
+    try:
+        for name, value in headers:
+            check_header(name.lower(), value)
+    except ResponseError:
+        return True
+    return False
+
+
+def refused_by_writer(headers: list[tuple[bytes, bytes]]) -> bool:
+    try:
+        ResponseWriter(b"GET", "1.1", True).head(200, headers, [])
+    except ResponseError:
+        return True
+    return False
+
+
+def random_field(rng: random.Random) -> bytes:
+    return bytes(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 5)))
+
+
+def test_joint_check_agrees_with_the_per_header_rule() -> None:
+    rng = random.Random(8)
+    refused = 0
+    for _ in range(5000):
+        headers = [
+            (rng.choice([b"x-a", b"X-B", random_field(rng) or b"n"]), random_field(rng))
+            for _ in range(rng.randrange(1, 4))
+        ]
+        expected = refused_by_rule(headers)
+        assert refused_by_writer(headers) == expected, headers
+        refused += expected
+    assert 500 < refused < 4500  # both outcomes well represented
+
+
+@pytest.mark.parametrize(
+    "value", [b"", b"a", b"a b", b"a\tb", b"\xff", b" a", b"a ", b"\ta", b"a\r\nb", b"a\x00"]
+)
+def test_edge_values(value: bytes) -> None:
+    assert refused_by_writer([(b"x", value)]) == refused_by_rule([(b"x", value)])
+
+
+def test_cache_gives_the_same_bytes_and_stays_bounded() -> None:
+    cache = HeaderCache(size=4)
+    rng = random.Random(3)
+    for _ in range(300):
+        headers = [(b"x-n", str(rng.randrange(8)).encode()), (b"Content-Length", b"0")]
+        plain = ResponseWriter(b"GET", "1.1", True).head(200, headers, [])
+        assert ResponseWriter(b"GET", "1.1", True).head(200, headers, [], cache=cache) == plain
+        assert len(cache._blocks) <= 4
+
+
+def test_cache_takes_unhashable_pairs_and_never_keeps_refusals() -> None:
+    cache = HeaderCache()
+    as_lists: Any = [[b"x", b"1"]]
+    assert b"x: 1\r\n" in ResponseWriter(b"GET", "1.1", True).head(200, as_lists, [], cache=cache)
+    for _ in range(2):
+        with pytest.raises(ResponseError):
+            ResponseWriter(b"GET", "1.1", True).head(200, [(b"x", b"a\r\nb")], [], cache=cache)
+    writer = ResponseWriter(b"GET", "1.1", True)
+    writer.head(200, [(b"connection", b"close")], [], cache=cache)
+    writer = ResponseWriter(b"GET", "1.1", True)
+    assert b"connection: close" in writer.head(200, [(b"connection", b"close")], [], cache=cache)
+    assert not writer.keep_alive  # the cached block still closes the connection
