@@ -25,6 +25,7 @@ from pathlib import Path
 import memory
 from report import Row, markdown, markdown_table, text_table, write_markdown
 from servers import INSTALL_HINT, SERVERS, Server, serving
+from targets import targets_markdown
 from workloads import WORKLOADS, Workload, run_wrk, run_ws
 
 Results = dict[tuple[str, str], Row]  # (workload, server) -> row
@@ -33,23 +34,29 @@ Results = dict[tuple[str, str], Row]  # (workload, server) -> row
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="workloads: " + ", ".join(w.name for w in WORKLOADS),
+        epilog="workloads: "
+        + ", ".join(w.name for w in WORKLOADS)
+        + "; servers: "
+        + ", ".join(dict.fromkeys(s.name for s in SERVERS)),
     )
     parser.add_argument("--workloads", default="", help="comma-separated names (default: all)")
     parser.add_argument("--servers", default="", help="comma-separated names (default: all)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=2, help="seconds per measurement")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
-    parser.add_argument("--ws-connections", type=int, default=16)
-    parser.add_argument("--idle", default="1000,5000", help="idle connection counts (memory)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default: 3)")
+    parser.add_argument("--duration", type=int, help="seconds per measurement (default: 2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default: 64)")
     parser.add_argument(
-        "--quick", action="store_true", help="1 round of 2 s, fewer workloads, 1,000 idle"
+        "--ws-connections", type=int, default=16, help="WebSocket connections (default: 16)"
+    )
+    parser.add_argument("--idle", help="idle connection counts, memory (default: 1000,5000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, fewer workloads, 1,000 idle connections"
     )
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--list", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.duration, args.idle = 1, 2, "1000"
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.duration = args.duration or 2
+    args.idle = args.idle or ("1000" if args.quick else "1000,5000")
     return args
 
 
@@ -60,9 +67,13 @@ def select(args: argparse.Namespace) -> list[tuple[Workload, list[Server]]]:
     unknown = names - {w.name for w in WORKLOADS} | wanted - {s.name for s in SERVERS}
     if unknown:
         raise SystemExit(f"unknown workload or server: {', '.join(sorted(unknown))}")
-    missing = sorted({s.name for s in SERVERS if not s.available()})
-    if missing:
-        print(f"skipping {', '.join(missing)}: not installed ({INSTALL_HINT})", file=sys.stderr)
+    for server in SERVERS:
+        if server.missing() and (not wanted or server.name in wanted):
+            print(
+                f"skipping {server.name} ({server.interface}): {', '.join(server.missing())} "
+                f"not installed; {INSTALL_HINT}",
+                file=sys.stderr,
+            )
     plan = []
     for workload in WORKLOADS:
         if (names and workload.name not in names) or (
@@ -73,7 +84,7 @@ def select(args: argparse.Namespace) -> list[tuple[Workload, list[Server]]]:
             s
             for s in SERVERS
             if s.interface == workload.interface
-            and s.available()
+            and not s.missing()
             and (not wanted or s.name in wanted)
             and (not workload.servers or s.name in workload.servers)
             and (workload.workers == 1 or s.multi_worker)
@@ -152,7 +163,7 @@ def measure_memory(plan: list[tuple[Workload, list[Server]]], args: argparse.Nam
                 with serving(server, workload.app, extra=server.idle_args) as (port, pid):
                     memory.measure(port, pid, counts, row.memory)
             except Exception as exc:
-                row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                row.error = (str(exc) or type(exc).__name__).splitlines()[0]
             shown = ", ".join(
                 f"{kib:.1f} KiB/conn at {n:,} ({alive:,} open)"
                 for n, (kib, alive) in row.memory.items()
@@ -190,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         tables.append(text_table(workload, rows, note(workload, args)))
         blocks.append(markdown_table(workload, rows, note(workload, args)))
+    goals = targets_markdown(results)
+    if goals:
+        blocks.insert(0, goals)
+        tables.append(goals)
     print("\n" + "\n\n".join(tables))
     print(f"\n{time.monotonic() - started:.0f} s in all")
     if args.markdown:

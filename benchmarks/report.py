@@ -66,7 +66,7 @@ def table(workload: Workload, rows: list[Row]) -> tuple[list[str], list[list[str
                 line += [f"{kib:.1f}" if reached else "-", f"{alive:,}" if reached else "-"]
             last = counts[-1] if counts else 0
             if row.error or last not in row.memory:
-                line.append(f"failed: {row.error[:60]}")
+                line.append(f"failed: {row.error[:80]}")
             else:
                 theirs = base.memory.get(last, (0.0, 0))[0] if base else 0.0
                 line.append(_ratio(theirs, row.memory[last][0]))
@@ -112,6 +112,13 @@ def _run(*argv: str) -> str:
         return ""
 
 
+def _commit() -> str:
+    commit = _run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD") or "?"
+    if _run("git", "-C", str(ROOT), "status", "--porcelain", "--", "src"):
+        commit += " with local changes in src/"
+    return commit
+
+
 def machine() -> list[tuple[str, str]]:
     cpu = ""
     for line in (
@@ -126,8 +133,9 @@ def machine() -> list[tuple[str, str]]:
         ("cores", str(os.cpu_count())),
         ("kernel", f"{platform.system()} {platform.release()}"),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("load average at the end", " ".join(f"{x:.1f}" for x in os.getloadavg())),
         ("wrk", " ".join(wrk[0].split()[:2]) if wrk else "not installed"),
-        ("duoserve commit", _run("git", "-C", str(ROOT), "describe", "--always", "--dirty")),
+        ("duoserve commit", _commit()),
     ]
 
 

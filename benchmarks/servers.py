@@ -34,8 +34,9 @@ class Server:
     keeps_alive: bool = True  # holds idle keep-alive connections (the memory workload)
     idle_args: tuple[str, ...] = ()  # extra argv for the memory workload
 
-    def available(self) -> bool:
-        return all(find_spec(module) is not None for module in self.needs)
+    def missing(self) -> list[str]:
+        """The modules this server needs that cannot be imported here."""
+        return [module for module in self.needs if find_spec(module) is None]
 
     def version(self) -> str:
         try:
