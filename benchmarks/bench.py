@@ -9,7 +9,8 @@ Each round starts every server once per app (A B C A B C …) and runs that app'
 against it, so machine drift hits all servers alike; the report gives medians over rounds,
 the spread between rounds, p99 latency and the ratio duoserve/x (above 1: duoserve is ahead;
 for memory, below 1 is better). Load comes from `wrk` (HTTP) and benchmarks/wsload.py
-(WebSocket). Peers are not duoserve dependencies: pip install -r benchmarks/requirements.txt.
+(WebSocket). Peers are not duoserve dependencies; install them in a virtual environment of
+their own (docs/performance.md): pip install -e . -r benchmarks/requirements.txt.
 """
 
 from __future__ import annotations
