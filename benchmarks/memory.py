@@ -89,7 +89,7 @@ def measure(port: int, pid: int, counts: list[int], results: dict[int, tuple[flo
             grown = tree_rss(pid) - baseline
             results[count] = (grown / 1024 / count, _still_open(socks))
     except OSError as exc:
-        raise ConnectionError(f"failed at connection {len(socks) + 1:,}: {exc}") from exc
+        raise ConnectionError(f"at connection {len(socks) + 1:,}: {exc}") from exc
     finally:
         for sock in socks:
             sock.close()
