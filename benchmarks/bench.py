@@ -1,7 +1,7 @@
 """duoserve and its peers side by side on the same apps, interleaved round by round.
 
     python benchmarks/bench.py                  # every workload, every installed server
-    python benchmarks/bench.py --quick          # a smaller, shorter run (about 3 minutes)
+    python benchmarks/bench.py --quick          # fewer workloads, 1 round (about 2 minutes)
     python benchmarks/bench.py --workloads asgi-hello,ws-small --servers duoserve,uvicorn
     python benchmarks/bench.py --markdown docs/performance.md   # refresh the docs tables
 
