@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk (https://github.com/wg/wrk)", file=sys.stderr)
         return 2
+    # SIGTERM (timeout, CI) unwinds like CTRL+C, so the servers started so far are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     results = measure_rounds(plan, args)
     results.update(measure_memory(plan, args))
