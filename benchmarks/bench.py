@@ -1,183 +1,224 @@
-"""Side-by-side throughput of duoserve and its peers, interleaved round by round.
+"""duoserve and its peers side by side on the same apps, interleaved round by round.
 
-    python benchmarks/bench.py                      # hello world, every server found
-    python benchmarks/bench.py --rounds 5 --duration 5 --servers duoserve,uvicorn-h11
+    python benchmarks/bench.py                  # every workload, every installed server
+    python benchmarks/bench.py --quick          # fewer workloads, 1 round (about 2 minutes)
+    python benchmarks/bench.py --workloads asgi-hello,ws-small --servers duoserve,uvicorn
+    python benchmarks/bench.py --markdown docs/performance.md   # refresh the docs tables
 
-Each round runs every server once (A B C A B C …) so machine drift hits all alike; the
-report gives the median requests/s and p99 latency per server and the ratio to duoserve.
-Needs `wrk` (Debian: apt-get install wrk). Peers are used when importable: uvicorn,
-hypercorn (pip install uvicorn hypercorn). Never run in the test suite.
+Each round starts every server once per app (A B C A B C …) and runs that app's workloads
+against it, so machine drift hits all servers alike; the report gives medians over rounds,
+the spread between rounds, p99 latency and the ratio duoserve/x (above 1: duoserve is ahead;
+for memory, below 1 is better). Load comes from `wrk` (HTTP) and benchmarks/wsload.py
+(WebSocket). Peers are not duoserve dependencies; install them in a virtual environment of
+their own (docs/performance.md): pip install -e . -r benchmarks/requirements.txt.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
+import shlex
 import shutil
 import signal
-import socket
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from importlib.util import find_spec
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-APPS = ROOT / "benchmarks" / "apps"
+import memory
+from report import Row, markdown, markdown_table, text_table, write_markdown
+from servers import INSTALL_HINT, SERVERS, Server, serving
+from targets import targets_markdown
+from workloads import WORKLOADS, Workload, run_wrk, run_ws
+
+Results = dict[tuple[str, str], Row]  # (workload, server) -> row
 
 
-@dataclass(frozen=True)
-class Peer:
-    name: str
-    module: str  # importable module that must exist for this peer
-    argv: tuple[str, ...]  # {port} and {app} are filled in
-
-
-ASGI_PEERS = [
-    Peer(
-        "duoserve",
-        "duoserve",
-        (
-            "-m",
-            "duoserve",
-            "{app}",
-            "--port",
-            "{port}",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ),
-    ),
-    Peer(
-        "uvicorn-h11",
-        "uvicorn",
-        (
-            "-m",
-            "uvicorn",
-            "{app}",
-            "--port",
-            "{port}",
-            "--http",
-            "h11",
-            "--loop",
-            "asyncio",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ),
-    ),
-    Peer(
-        "uvicorn",
-        "uvicorn",
-        ("-m", "uvicorn", "{app}", "--port", "{port}", "--no-access-log", "--log-level", "warning"),
-    ),
-    Peer(
-        "hypercorn",
-        "hypercorn",
-        ("-m", "hypercorn", "{app}", "--bind", "127.0.0.1:{port}", "--log-level", "warning"),
-    ),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
-@contextlib.contextmanager
-def serving(peer: Peer, app: str) -> Iterator[int]:
-    port = free_port()
-    argv = [sys.executable, *(a.format(port=port, app=app) for a in peer.argv)]
-    env = dict(os.environ, PYTHONPATH=str(APPS))
-    proc = subprocess.Popen(
-        argv, cwd=APPS, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="workloads: "
+        + ", ".join(w.name for w in WORKLOADS)
+        + "; servers: "
+        + ", ".join(dict.fromkeys(s.name for s in SERVERS)),
     )
-    try:
-        wait_listening(port)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    parser.add_argument("--workloads", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--servers", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default: 3)")
+    parser.add_argument("--duration", type=int, help="seconds per measurement (default: 2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default: 64)")
+    parser.add_argument(
+        "--ws-connections", type=int, default=16, help="WebSocket connections (default: 16)"
+    )
+    parser.add_argument("--idle", help="idle connection counts, memory (default: 1000,5000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, fewer workloads, 1,000 idle connections"
+    )
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument("--list", action="store_true", help="print the plan and exit")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.duration = args.duration or 2
+    args.idle = args.idle or ("1000" if args.quick else "1000,5000")
+    return args
 
 
-_REQS = re.compile(r"Requests/sec:\s+([\d.]+)")
-_P99 = re.compile(r"99%\s+([\d.]+)(us|ms|s)")
-
-
-def run_wrk(port: int, duration: int, connections: int) -> tuple[float, float]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            f"http://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    reqs = _REQS.search(out)
-    p99 = _P99.search(out)
-    if reqs is None or p99 is None:
-        raise RuntimeError(f"cannot read wrk output:\n{out}")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return float(reqs.group(1)), float(p99.group(1)) * scale
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--servers", default="", help="comma-separated subset")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
-        return 2
+def select(args: argparse.Namespace) -> list[tuple[Workload, list[Server]]]:
+    """The workloads asked for, each with the installed servers that take part in it."""
+    names = set(filter(None, args.workloads.split(",")))
     wanted = set(filter(None, args.servers.split(",")))
-    peers = [p for p in ASGI_PEERS if find_spec(p.module) and (not wanted or p.name in wanted)]
-    results: dict[str, list[tuple[float, float]]] = {p.name: [] for p in peers}
-    for round_no in range(1, args.rounds + 1):
-        for peer in peers:
-            with serving(peer, "hello:app") as port:
-                run_wrk(port, 1, args.connections)  # warm-up
-                results[peer.name].append(run_wrk(port, args.duration, args.connections))
-            rps, p99 = results[peer.name][-1]
+    unknown = names - {w.name for w in WORKLOADS} | wanted - {s.name for s in SERVERS}
+    if unknown:
+        raise SystemExit(f"unknown workload or server: {', '.join(sorted(unknown))}")
+    for server in SERVERS:
+        if server.missing() and (not wanted or server.name in wanted):
             print(
-                f"round {round_no}: {peer.name:12} {rps:10.0f} req/s  p99 {p99:7.2f} ms", flush=True
+                f"skipping {server.name} ({server.interface}): {', '.join(server.missing())} "
+                f"not installed; {INSTALL_HINT}",
+                file=sys.stderr,
             )
-    base = statistics.median(r for r, _ in results["duoserve"]) if "duoserve" in results else 0
-    print(
-        f"\nhello world, wrk -t1 -c{args.connections} -d{args.duration}s, "
-        f"{args.rounds} interleaved rounds, medians:"
-    )
-    print(f"{'server':12} {'req/s':>10} {'p99 ms':>8} {'duoserve/x':>11}")
-    for name, runs in results.items():
-        rps = statistics.median(r for r, _ in runs)
-        p99 = statistics.median(p for _, p in runs)
-        ratio = f"{base / rps:.2f}" if base and rps else "-"
-        print(f"{name:12} {rps:10.0f} {p99:8.2f} {ratio:>11}")
+    plan = []
+    for workload in WORKLOADS:
+        if (names and workload.name not in names) or (
+            not names and args.quick and not workload.quick
+        ):
+            continue
+        servers = [
+            s
+            for s in SERVERS
+            if s.interface == workload.interface
+            and not s.missing()
+            and (not wanted or s.name in wanted)
+            and (not workload.servers or s.name in workload.servers)
+            and (workload.workers == 1 or s.multi_worker)
+            and (workload.kind != "memory" or s.keeps_alive)
+        ]
+        if servers:
+            plan.append((workload, servers))
+    return plan
+
+
+def measure_rounds(plan: list[tuple[Workload, list[Server]]], args: argparse.Namespace) -> Results:
+    """Throughput workloads: per round, each server once per (app, workers), in turn."""
+    results: Results = {}
+    groups: dict[tuple[str, str, int], list[tuple[Workload, list[Server]]]] = {}
+    for workload, servers in plan:
+        if workload.kind != "memory":
+            groups.setdefault((workload.interface, workload.app, workload.workers), []).append(
+                (workload, servers)
+            )
+    for round_no in range(1, args.rounds + 1):
+        for (_, app, workers), members in groups.items():
+            order = list(dict.fromkeys(s for _, servers in members for s in servers))
+            for server in order:
+                mine = [w for w, servers in members if server in servers]
+                run_server(server, app, workers, mine, args, results, round_no)
+    return results
+
+
+def run_server(
+    server: Server,
+    app: str,
+    workers: int,
+    workloads: list[Workload],
+    args: argparse.Namespace,
+    results: Results,
+    round_no: int,
+) -> None:
+    rows = [results.setdefault((w.name, server.name), Row(server.name)) for w in workloads]
+    try:
+        with serving(server, app, workers) as (port, _):
+            run_wrk(port, workloads[0], 1, args.connections)  # warm-up
+            for workload, row in zip(workloads, rows, strict=True):
+                load: Callable[..., tuple[float, float]] = run_wrk
+                connections = args.connections
+                if workload.kind == "ws":
+                    load, connections = run_ws, args.ws_connections
+                try:
+                    row.runs.append(load(port, workload, args.duration, connections))
+                except Exception as exc:  # one failed measurement must not end the run
+                    row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    print(f"round {round_no}: {workload.name:14} {server.name:17} {row.error}")
+                    continue
+                value, p99 = row.runs[-1]
+                print(
+                    f"round {round_no}: {workload.name:14} {server.name:17} "
+                    f"{value:10,.0f} {workload.unit:6}  p99 {p99:8.2f} ms",
+                    flush=True,
+                )
+    except Exception as exc:
+        for row in rows:
+            row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"round {round_no}: {server.name} on {app} failed: {rows[0].error}", flush=True)
+
+
+def measure_memory(plan: list[tuple[Workload, list[Server]]], args: argparse.Namespace) -> Results:
+    """RSS per idle keep-alive connection: one fresh server each, growing to each count."""
+    counts = [int(c) for c in args.idle.split(",")]
+    results: Results = {}
+    for workload, servers in plan:
+        if workload.kind != "memory":
+            continue
+        memory.raise_fd_limit(max(counts) + 1024)
+        for server in servers:
+            row = results.setdefault((workload.name, server.name), Row(server.name))
+            try:
+                with serving(server, workload.app, extra=server.idle_args) as (port, pid):
+                    memory.measure(port, pid, counts, row.memory)
+            except Exception as exc:
+                row.error = (str(exc) or type(exc).__name__).splitlines()[0]
+            shown = ", ".join(
+                f"{kib:.1f} KiB/conn at {n:,} ({alive:,} open)"
+                for n, (kib, alive) in row.memory.items()
+            )
+            print(f"memory: {workload.name:14} {server.name:17} {shown} {row.error}", flush=True)
+    return results
+
+
+def note(workload: Workload, args: argparse.Namespace) -> str:
+    if workload.kind == "memory":
+        return "RSS of the server's processes with idle keep-alive connections, minus baseline"
+    rounds = f"median of {args.rounds} interleaved rounds"
+    if workload.kind == "ws":
+        return f"{args.ws_connections} connections, one message in flight each, {rounds}"
+    return f"wrk -t1 -c{args.connections} -d{args.duration}s, {rounds}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = select(args)
+    if args.list:
+        for workload, servers in plan:
+            print(f"{workload.name:14} {', '.join(s.name for s in servers)}")
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk (https://github.com/wg/wrk)", file=sys.stderr)
+        return 2
+    # SIGTERM (timeout, CI) unwinds like CTRL+C, so the servers started so far are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    results = measure_rounds(plan, args)
+    results.update(measure_memory(plan, args))
+    blocks, tables = [], []
+    for workload, servers in plan:
+        rows = [
+            results[(workload.name, s.name)] for s in servers if (workload.name, s.name) in results
+        ]
+        tables.append(text_table(workload, rows, note(workload, args)))
+        blocks.append(markdown_table(workload, rows, note(workload, args)))
+    goals = targets_markdown(results)
+    if goals:
+        blocks.insert(0, goals)
+        tables.append(goals)
+    print("\n" + "\n\n".join(tables))
+    print(f"\n{time.monotonic() - started:.0f} s in all")
+    if args.markdown:
+        command = "python benchmarks/bench.py " + shlex.join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        used = list(dict.fromkeys(s for _, servers in plan for s in servers))
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_markdown(args.markdown, markdown(blocks, command.strip(), used, when))
+        print(f"tables written to {args.markdown}")
     return 0
 
 
