@@ -45,12 +45,12 @@ class Server:
             return "-"
 
 
-def _duoserve(interface: str) -> tuple[str, ...]:
+def _duoserve(interface: str, *extra: str) -> tuple[str, ...]:
     return (
         *("-m", "duoserve", "{app}", "--port", "{port}", "--workers", "{workers}"),
         *("--interface", "asgi3" if interface == "asgi" else "wsgi", "--threads", THREADS),
         *("--no-access-log", "--log-level", "warning", "--timeout-keep-alive", KEEP_ALIVE),
-        *("--limit-connections", MANY, "--lifespan", "off"),
+        *("--limit-connections", MANY, "--lifespan", "off", *extra),
     )
 
 
@@ -83,7 +83,10 @@ def _gunicorn(worker_class: str) -> tuple[str, ...]:
 IDLE_GRANIAN = ("--backpressure", MANY)
 
 SERVERS = [
+    # With httptools and uvloop installed (the `speed` extra), duoserve uses them.
     Server("duoserve", "asgi", "duoserve", ("duoserve",), _duoserve("asgi")),
+    # h11 only, on the same loop as uvicorn-h11: the like-for-like pure-Python comparison.
+    Server("duoserve-h11", "asgi", "duoserve", ("duoserve",), _duoserve("asgi", "--http", "h11")),
     Server(
         "uvicorn",
         "asgi",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
+from typing import IO
 
 import anyio
 import anyio.abc
@@ -19,7 +20,7 @@ from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
 from .proxy import resolve_proxy
 from .request_id import request_id
-from .transports import receive_idle, send_within
+from .transports import receive_idle, send_file, send_within
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -230,6 +231,20 @@ class HTTPConnection:
             raise ClientDisconnected("the client has disconnected")
         try:
             await send_within(self.stream, data, self.config.timeout_io)
+        except TimeoutError:
+            self.write_failed = True
+            raise ClientDisconnected("the client stopped reading the response") from None
+        except _STREAM_ERRORS:
+            self.write_failed = True
+            raise ClientDisconnected("the client has disconnected") from None
+
+    async def write_file(self, file: IO[bytes], offset: int, count: int) -> None:
+        """Like write(), for `count` bytes of a regular file sent by the kernel (sendfile);
+        only where transports.can_sendfile() says so."""
+        if self.write_failed:
+            raise ClientDisconnected("the client has disconnected")
+        try:
+            await send_file(self.stream, file, offset, count, self.config.timeout_io)
         except TimeoutError:
             self.write_failed = True
             raise ClientDisconnected("the client stopped reading the response") from None

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable
-from typing import Protocol, cast
+from typing import IO, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -20,6 +20,8 @@ WRITE_HIGH_WATER = 64 * 1024
 # Calls that completed without waiting, in a row, before one yields to the event loop: a
 # client that keeps the buffers full cannot starve other connections or dodge cancellation.
 _YIELD_EVERY = 32
+# os.sendfile slices: each is a write that must complete within timeout_io.
+_SENDFILE_SLICE = 1024 * 1024
 
 
 async def open_stream(client: socket.socket, *, close_timeout: float) -> anyio.abc.SocketStream:
@@ -53,6 +55,36 @@ async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float)
         return
     with anyio.fail_after(seconds):
         await stream.send(data)
+
+
+def can_sendfile(stream: anyio.abc.ByteStream) -> bool:
+    """Whether send_file() can use os.sendfile here: the lean stream on asyncio's own loop
+    (uvloop has no loop.sendfile; TLS streams wrap another stream and need the bytes)."""
+    return (
+        type(stream) is LeanStream
+        and isinstance(stream._loop, asyncio.BaseEventLoop)
+        and not (stream._lost or stream._closed)
+    )
+
+
+async def send_file(
+    stream: anyio.abc.ByteStream, file: IO[bytes], offset: int, count: int, seconds: float
+) -> None:
+    """Send `count` bytes of a regular file from `offset` with os.sendfile (the kernel
+    copies; no bytes pass through Python), leaving the file positioned after them. Each
+    slice must go out within `seconds`, like any write (TimeoutError otherwise)."""
+    assert type(stream) is LeanStream
+    sent = 0
+    while sent < count:
+        size = min(_SENDFILE_SLICE, count - sent)
+        transport = stream._transport
+        if stream._lost or transport is None or transport.is_closing():
+            raise anyio.BrokenResourceError from stream._error
+        with anyio.fail_after(seconds):
+            done = await stream._loop.sendfile(transport, file, offset + sent, size)
+        if not done:
+            raise anyio.BrokenResourceError("the file ended before the bytes promised")
+        sent += done
 
 
 class Cancellable(Protocol):

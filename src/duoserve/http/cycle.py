@@ -4,11 +4,13 @@ disconnect detection, back-pressure and the single error policy for HTTP apps.""
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..errors import ClientDisconnected, ProtocolError
+from ..transports import can_sendfile
 from ..types import ASGIApp, Headers, Message, Scope
 from .events import Body, EndOfRequest, RequestHead, Signal
 from .framing import Framing, ResponseError, ResponseWriter
@@ -298,8 +300,31 @@ class HTTPCycle:
             await self._send_body(b"", False)
 
     async def _stream_file(self, file: Any, offset: int | None, count: int | None) -> None:
-        """File bytes read off the event loop, in bounded chunks, each written before the
-        next is read."""
+        """Send file bytes: by sendfile where the transport allows it (plain sockets on
+        asyncio), else read off the event loop in bounded chunks, each written before the
+        next is read. A body that is dropped anyway (HEAD, 304) is not read at all."""
+        writer = self.writer
+        assert writer is not None
+        if writer.framing is Framing.NONE:
+            return
+        if can_sendfile(self.conn.stream):
+            span = await anyio.to_thread.run_sync(_file_span, file, offset, count)
+            if span is not None:
+                start, length = span
+                before, after = writer.raw_span(length)
+                head = self._head_bytes
+                if head is not None:
+                    self._head_bytes = None
+                    before = head + before
+                if before:
+                    await self.conn.write(before)
+                if length:
+                    await self.conn.write_file(file, start, length)
+                    file.seek(start + length)  # as a read would leave it (a cheap lseek)
+                if after:
+                    await self.conn.write(after)
+                self.body_bytes += length
+                return
         if offset is not None:
             await anyio.to_thread.run_sync(file.seek, offset)
         remaining = count
@@ -371,3 +396,19 @@ class HTTPCycle:
                 raise ResponseError(f"early hint headers must be bytes: {(name, value)!r}")
         self._early_hints += 1
         await self.conn.write(self.codec.send_informational(103, headers))
+
+
+def _file_span(file: Any, offset: int | None, count: int | None) -> tuple[int, int] | None:
+    """(start, length) of what to sendfile from a regular file: from `offset` or the current
+    position, `count` bytes or to the end (never past it). None when it is not a regular
+    file with a descriptor, so the bytes must be read instead."""
+    try:
+        info = os.fstat(file.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else None
+        start = file.tell() if offset is None else offset
+    except (AttributeError, OSError, ValueError):
+        return None
+    if size is None:
+        return None
+    length = max(0, size - start)
+    return start, length if count is None else min(length, count)

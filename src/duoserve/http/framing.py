@@ -291,6 +291,20 @@ class ResponseWriter:
             return data
         return b""  # HEAD and friends: the body is dropped
 
+    def raw_span(self, size: int) -> tuple[bytes, bytes]:
+        """The framing around `size` body bytes the caller sends itself (sendfile): what
+        goes before and after them. Counted like body(); not for bodies that are dropped."""
+        framing = self.framing
+        if framing is Framing.LENGTH:
+            self._remaining -= size
+            if self._remaining < 0:
+                raise ResponseError("response body longer than its Content-Length")
+        elif framing is Framing.CHUNKED and size:
+            return b"%x\r\n" % size, b"\r\n"
+        elif framing is Framing.NONE:
+            raise ResponseError("this response carries no body")
+        return b"", b""
+
     def end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
         if self.framing is Framing.LENGTH and self._remaining > 0:
             self.keep_alive = False
