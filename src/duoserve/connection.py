@@ -204,25 +204,32 @@ class HTTPConnection:
             return False
         budget = _LINGER_BYTES
         try:
+            # What is already buffered (always so for a body-less request): no timer needed.
+            event = self._next_body_event()
+            if event is not Signal.NEED_DATA:
+                return event is not Signal.CLOSED
             with anyio.move_on_after(_LINGER_SECONDS):
-                while True:
-                    event = self.codec.next_event()
-                    if type(event) is EndOfRequest or event is Signal.PAUSED:
-                        return True
-                    if event is Signal.CLOSED:
+                while event is Signal.NEED_DATA and budget > 0:
+                    data = await self.recv()
+                    if not data:
                         return False
-                    if event is Signal.NEED_DATA:
-                        if budget <= 0:
-                            break
-                        data = await self.recv()
-                        if not data:
-                            return False
-                        budget -= len(data)
-                        self.codec.receive_data(data)
+                    budget -= len(data)
+                    self.codec.receive_data(data)
+                    event = self._next_body_event()
+                if event is not Signal.NEED_DATA:
+                    return event is not Signal.CLOSED
         except ProtocolError:
             return False
         self.unread_input = True
         return False
+
+    def _next_body_event(self) -> EndOfRequest | Signal:
+        """Skip buffered body bytes: the end of the request (EndOfRequest or PAUSED),
+        NEED_DATA, or CLOSED."""
+        while True:
+            event = self.codec.next_event()
+            if type(event) is EndOfRequest or isinstance(event, Signal):
+                return event
 
     # -- writing -------------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
