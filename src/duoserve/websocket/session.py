@@ -16,6 +16,7 @@ from ..context import ConnInfo, ServerContext
 from ..errors import ClientDisconnected
 from ..http.codec import H1Codec
 from ..http.events import RequestHead
+from ..transports import send_within
 from ..types import Headers
 from ..types import Message as ASGIMessage
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
@@ -69,7 +70,9 @@ class WebSocketSession:
         self._phase = Phase.HANDSHAKE
         self._offer: Offer | None = None
         self._ws: Connection | None = None
-        self._lock = anyio.Lock()  # one writer at a time, frames leave in wsproto's order
+        # One writer at a time, frames leave in wsproto's order; uncontended, taking it
+        # does not yield to the event loop.
+        self._lock = anyio.Lock(fast_acquire=True)
         self._inbox_in, self._inbox_out = anyio.create_memory_object_stream[ASGIMessage](
             ctx.config.ws_max_queue
         )
@@ -272,8 +275,7 @@ class WebSocketSession:
         """Write with the lock held. Any failure, or being cancelled halfway through a frame,
         leaves the stream unusable, so the connection is concluded."""
         try:
-            with anyio.fail_after(self._config.timeout_io):
-                await self._stream.send(data)
+            await send_within(self._stream, data, self._config.timeout_io)
         except TimeoutError:
             self._conclude(ABNORMAL, "")
             raise ClientDisconnected("the client stopped reading") from None
