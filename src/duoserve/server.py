@@ -190,14 +190,16 @@ class Server:
 
 
 async def _accept(raw: socket.socket) -> socket.socket:
-    """Accept one connection. The accept itself is a plain non-blocking call after the
-    only await, so cancelling the loop (shutdown) can never lose a connection the kernel
-    already handed over; another process winning the race on a shared socket is a retry."""
+    """Accept one connection. The accept itself is a plain non-blocking call with no await
+    after it, so cancelling the loop (shutdown) can never lose a connection the kernel
+    already handed over. It is tried before waiting: under a burst of new connections the
+    queue is rarely empty, and each wait costs a round trip through the event loop.
+    Another process winning the race on a shared socket is a retry."""
     while True:
-        await anyio.wait_readable(raw)
         try:
             client, _ = raw.accept()
         except BlockingIOError:
+            await anyio.wait_readable(raw)
             continue
         client.setblocking(False)
         return client
