@@ -18,7 +18,9 @@ class Target:
     def describe(self) -> str:
         what = {"value": "throughput", "memory": "KiB per idle connection", "p99": "p99"}
         sign = "≥" if self.measure == "value" else "≤"
-        return f"`{self.workload}` {what[self.measure]}: {self.ours}/{self.peer} {sign} {self.ratio}"
+        return (
+            f"`{self.workload}` {what[self.measure]}: {self.ours}/{self.peer} {sign} {self.ratio}"
+        )
 
 
 TARGETS = [
