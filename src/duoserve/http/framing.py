@@ -10,6 +10,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
+from ..errors import ProtocolError
 from ..types import Headers
 
 _REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
@@ -351,3 +352,43 @@ def error_response(status: int, defaults: Headers, detail: str = "") -> bytes:
         (b"content-length", str(len(body)).encode()),
     ]
     return writer.head(status, headers, defaults) + body
+
+
+class ResponseSide:
+    """The sending half every codec shares: one ResponseWriter per response, built with
+    the current request's method and version, and the keep-alive verdict it reaches.
+    Codecs set `_method` and `_version` as they parse each request head."""
+
+    __slots__ = ("_method", "_version", "keep_alive", "writer")
+
+    def __init__(self) -> None:
+        self._method = b"GET"
+        self._version = "1.1"
+        self.keep_alive = True
+        self.writer: ResponseWriter | None = None
+
+    def begin_response(self, method: bytes, http_version: str) -> ResponseWriter:
+        self.writer = ResponseWriter(method, http_version, self.keep_alive)
+        return self.writer
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        return informational("1.1", status, headers)
+
+    def send_response(self, status: int, headers: Headers, defaults: Headers = ()) -> bytes:  # type: ignore[assignment]
+        """Head of a response to the current request (a new writer each time)."""
+        writer = self.begin_response(self._method, self._version)
+        return writer.head(status, headers, defaults)
+
+    def send_body(self, data: bytes) -> bytes:
+        assert self.writer is not None, "send_response() first"
+        return self.writer.body(data)
+
+    def send_end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
+        assert self.writer is not None, "send_response() first"
+        data = self.writer.end(trailers)
+        self.keep_alive = self.writer.keep_alive
+        return data
+
+    def _fail(self, status: int, detail: str) -> ProtocolError:
+        self.keep_alive = False
+        return ProtocolError(status, detail)

@@ -7,15 +7,14 @@ import h11
 
 from ..config import Config
 from ..errors import ProtocolError
-from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, Signal
-from .framing import ResponseWriter, informational
+from .framing import ResponseSide
 from .head import HeadLimits, build_head, find_head
 
 _MIGHT_SWITCH = h11.MIGHT_SWITCH_PROTOCOL  # type: ignore[attr-defined]  # exported at runtime
 
 
-class H11Codec:
+class H11Codec(ResponseSide):
     """One instance per connection. A fresh h11.Connection parses each request, so the bytes
     that follow a request (pipelined requests, WebSocket frames) are always ours to hand on."""
 
@@ -27,13 +26,10 @@ class H11Codec:
         "_h11",
         "_limits",
         "_max_incomplete",
-        "_method",
-        "_version",
-        "keep_alive",
-        "writer",
     )
 
     def __init__(self, config: Config) -> None:
+        super().__init__()
         self._limits = HeadLimits(config)
         self._body_limit = config.limit_request_body
         self._max_incomplete = max(config.limit_request_head, 16 * 1024)
@@ -41,10 +37,6 @@ class H11Codec:
         self._eof = False
         self._h11: h11.Connection | None = None
         self._body_seen = 0
-        self.keep_alive = True
-        self.writer: ResponseWriter | None = None
-        self._method = b"GET"
-        self._version = "1.1"
 
     # -- receiving -----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -136,33 +128,6 @@ class H11Codec:
         self._method = head.method
         self._version = http_version
         return head
-
-    def _fail(self, status: int, detail: str) -> ProtocolError:
-        self.keep_alive = False
-        return ProtocolError(status, detail)
-
-    # -- sending -------------------------------------------------------------------------
-    def begin_response(self, method: bytes, http_version: str) -> ResponseWriter:
-        self.writer = ResponseWriter(method, http_version, self.keep_alive)
-        return self.writer
-
-    def send_informational(self, status: int, headers: Headers) -> bytes:
-        return informational("1.1", status, headers)
-
-    def send_response(self, status: int, headers: Headers, defaults: Headers = ()) -> bytes:  # type: ignore[assignment]
-        """Head of a response to the current request (a new writer each time)."""
-        writer = self.begin_response(self._method, self._version)
-        return writer.head(status, headers, defaults)
-
-    def send_body(self, data: bytes) -> bytes:
-        assert self.writer is not None, "send_response() first"
-        return self.writer.body(data)
-
-    def send_end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
-        assert self.writer is not None, "send_response() first"
-        data = self.writer.end(trailers)
-        self.keep_alive = self.writer.keep_alive
-        return data
 
     def request_complete(self) -> bool:
         """True once the whole current request, body included, has been parsed."""

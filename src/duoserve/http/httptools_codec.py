@@ -12,7 +12,7 @@ from ..config import Config
 from ..errors import ProtocolError
 from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
-from .framing import ResponseWriter, informational
+from .framing import ResponseSide
 from .h11_codec import H11Codec
 from .head import HeadLimits, build_head, find_head
 
@@ -22,7 +22,7 @@ _OWS = b" \t"
 _EOL = (0x0D, 0x0A)
 
 
-class HttptoolsCodec:
+class HttptoolsCodec(ResponseSide):
     """One instance per connection. The head pre-scan and the semantic checks are the h11
     codec's own (http/head.py); llhttp checks the syntax; bodies with a Content-Length are
     sliced from our buffer (llhttp would run on into the next pipelined request)."""
@@ -37,17 +37,14 @@ class HttptoolsCodec:
         "_in_request",
         "_length",
         "_limits",
-        "_method",
         "_parser",
         "_remaining",
         "_small_head",
         "_target",
-        "_version",
-        "keep_alive",
-        "writer",
     )
 
     def __init__(self, config: Config) -> None:
+        super().__init__()
         self._config = config
         self._limits = HeadLimits(config)
         self._small_head = min(config.limit_request_line, config.limit_request_head)
@@ -61,10 +58,6 @@ class HttptoolsCodec:
         self._fields: Headers = []
         self._target = b""
         self._parser: httptools.HttpRequestParser | None = None  # kept while requests have no body
-        self._method = b"GET"
-        self._version = "1.1"
-        self.keep_alive = True
-        self.writer: ResponseWriter | None = None
 
     # -- llhttp callbacks -------------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -229,32 +222,6 @@ class HttptoolsCodec:
             self._method = event.method
             self._version = event.http_version
         return event
-
-    def _fail(self, status: int, detail: str) -> ProtocolError:
-        self.keep_alive = False
-        return ProtocolError(status, detail)
-
-    # -- sending -------------------------------------------------------------------------
-    def begin_response(self, method: bytes, http_version: str) -> ResponseWriter:
-        self.writer = ResponseWriter(method, http_version, self.keep_alive)
-        return self.writer
-
-    def send_informational(self, status: int, headers: Headers) -> bytes:
-        return informational("1.1", status, headers)
-
-    def send_response(self, status: int, headers: Headers, defaults: Headers = ()) -> bytes:  # type: ignore[assignment]
-        writer = self.begin_response(self._method, self._version)
-        return writer.head(status, headers, defaults)
-
-    def send_body(self, data: bytes) -> bytes:
-        assert self.writer is not None, "send_response() first"
-        return self.writer.body(data)
-
-    def send_end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
-        assert self.writer is not None, "send_response() first"
-        data = self.writer.end(trailers)
-        self.keep_alive = self.writer.keep_alive
-        return data
 
     def request_complete(self) -> bool:
         if self._fallback is not None:
