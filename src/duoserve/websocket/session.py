@@ -20,6 +20,7 @@ from ..transports import send_within
 from ..types import Headers
 from ..types import Message as ASGIMessage
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
+from .inbox import Inbox
 from .messages import MessageTooBig, Reassembler, allowed, close_code, data_event, response_headers
 
 _READ_SIZE = 64 * 1024
@@ -73,9 +74,7 @@ class WebSocketSession:
         # One writer at a time, frames leave in wsproto's order; uncontended, taking it
         # does not yield to the event loop.
         self._lock = anyio.Lock(fast_acquire=True)
-        self._inbox_in, self._inbox_out = anyio.create_memory_object_stream[ASGIMessage](
-            ctx.config.ws_max_queue
-        )
+        self._inbox = Inbox(ctx.config.ws_max_queue)
         self._connect_sent = False
         self._disconnect: tuple[int, str] | None = None  # set once the connection is over
         self._disconnect_sent = False
@@ -90,18 +89,19 @@ class WebSocketSession:
     # -- lifecycle ---------------------------------------------------------------------
     async def refuse(self, denial: Denial) -> None:
         """Answer an invalid upgrade request with plain HTTP."""
-        with self._inbox_in, self._inbox_out:
-            headers = list(denial.headers)
-            with contextlib.suppress(ClientDisconnected):
-                await self._respond(denial.status, headers, denial.body)
+        headers = list(denial.headers)
+        with contextlib.suppress(ClientDisconnected):
+            await self._respond(denial.status, headers, denial.body)
 
     async def run(self, offer: Offer, scope: dict[str, Any]) -> None:
         self._offer = offer
-        with self._inbox_in, self._inbox_out:
+        try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._run_services)
                 failed = await self._run_app(scope)
                 await self._after_app(failed)
+        finally:
+            self._inbox.close()
 
     async def _run_app(self, scope: dict[str, Any]) -> bool:
         """Run the app; True when it raised. Its traceback is logged here and only here."""
@@ -165,7 +165,7 @@ class WebSocketSession:
         if self._disconnect is None:
             self._disconnect = (code, reason)
         self._phase = Phase.CLOSED
-        self._inbox_in.close()
+        self._inbox.close()
         self._services.cancel()
 
     # -- the app's side --------------------------------------------------------------------
@@ -177,7 +177,7 @@ class WebSocketSession:
             return {"type": "websocket.connect"}
         if not self._disconnect_sent:
             try:
-                return await self._inbox_out.receive()
+                return await self._inbox.get()
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 pass
         if self._disconnect_sent:
@@ -372,17 +372,15 @@ class WebSocketSession:
 
     async def _deliver(self, message: ASGIMessage) -> None:
         try:
-            self._inbox_in.send_nowait(message)
-            return
-        except anyio.WouldBlock:
-            pass
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if self._inbox.put_nowait(message):
+                return
+        except anyio.ClosedResourceError:
             return
         with anyio.CancelScope() as scope:
             self._delivery = scope  # cancelled when we start closing: the app may not read
             try:
-                await self._inbox_in.send(message)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await self._inbox.put(message)
+            except anyio.ClosedResourceError:
                 pass
             finally:
                 self._delivery = None
