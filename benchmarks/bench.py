@@ -126,7 +126,7 @@ def run_server(
 ) -> None:
     rows = [results.setdefault((w.name, server.name), Row(server.name)) for w in workloads]
     try:
-        with serving(server, app, workers) as (port, _):
+        with serving(server, app, workers) as (port, pid):
             run_wrk(port, workloads[0], 1, args.connections)  # warm-up
             for workload, row in zip(workloads, rows, strict=True):
                 load: Callable[..., tuple[float, float]] = run_wrk
@@ -134,7 +134,11 @@ def run_server(
                 if workload.kind == "ws":
                     load, connections = run_ws, args.ws_connections
                 try:
+                    cpu_before = memory.tree_cpu(pid)
                     row.runs.append(load(port, workload, args.duration, connections))
+                    spent = memory.tree_cpu(pid) - cpu_before
+                    done = row.runs[-1][0] * args.duration
+                    row.cpu.append(spent / done * 1e6 if done else 0.0)
                 except Exception as exc:  # one failed measurement must not end the run
                     row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                     print(f"round {round_no}: {workload.name:14} {server.name:17} {row.error}")
@@ -142,7 +146,8 @@ def run_server(
                 value, p99 = row.runs[-1]
                 print(
                     f"round {round_no}: {workload.name:14} {server.name:17} "
-                    f"{value:10,.0f} {workload.unit:6}  p99 {p99:8.2f} ms",
+                    f"{value:10,.0f} {workload.unit:6}  p99 {p99:8.2f} ms  "
+                    f"CPU {row.cpu[-1]:7.1f} µs",
                     flush=True,
                 )
     except Exception as exc:

@@ -1,8 +1,10 @@
-"""Resident memory a server spends per idle keep-alive connection."""
+"""What a server's process tree spends: resident memory per idle keep-alive connection,
+and CPU time."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import socket
 import time
@@ -34,6 +36,18 @@ def tree_rss(pid: int) -> int:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
     return total
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by a process and its live
+    descendants: what a server spent on a load, whoever else was busy on the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def _tree(pid: int) -> list[int]:

@@ -23,10 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Row:
-    """One server's runs of one workload: (value, p99 ms) per round, or the failure."""
+    """One server's runs of one workload: (value, p99 ms) and the server's CPU microseconds
+    per request or message, per round; or the failure."""
 
     server: str
     runs: list[tuple[float, float]] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     memory: dict[int, tuple[float, int]] = field(default_factory=dict)
     error: str = ""
 
@@ -35,6 +37,9 @@ class Row:
 
     def p99(self) -> float:
         return statistics.median(p for _, p in self.runs) if self.runs else 0.0
+
+    def cpu_per_op(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else 0.0
 
     def spread(self) -> str:
         """Half the min-max range over the median: how much the rounds disagreed."""
@@ -72,14 +77,19 @@ def table(workload: Workload, rows: list[Row]) -> tuple[list[str], list[list[str
                 line.append(_ratio(theirs, row.memory[last][0]))
             cells.append(line)
         return header, cells
-    header = ["server", workload.unit, "spread", "p99 ms", "duoserve/x"]
+    unit = {"req/s": "req", "msgs/s": "msg"}.get(workload.unit, workload.unit)
+    header = ["server", workload.unit, "spread", "p99 ms", f"CPU µs/{unit}", "duoserve/x"]
+    header.append("CPU duoserve/x")  # below 1: duoserve spends less per request
     cells = []
     for row in rows:
         if row.error and not row.runs:
-            cells.append([row.server, "-", "-", "-", f"failed: {row.error[:60]}"])
+            cells.append([row.server, "-", "-", "-", "-", f"failed: {row.error[:60]}", "-"])
             continue
         ratio = _ratio(base.median(), row.median()) if base else "-"
-        cells.append([row.server, f"{row.median():,.0f}", row.spread(), f"{row.p99():.2f}", ratio])
+        cpu = f"{row.cpu_per_op():,.1f}" if row.cpu else "-"
+        cpu_ratio = _ratio(base.cpu_per_op(), row.cpu_per_op()) if base else "-"
+        median, p99 = f"{row.median():,.0f}", f"{row.p99():.2f}"
+        cells.append([row.server, median, row.spread(), p99, cpu, ratio, cpu_ratio])
     return header, cells
 
 

@@ -154,12 +154,20 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) ->
 
 @contextlib.contextmanager
 def serving(
-    server: Server, app: str, workers: int = 1, extra: tuple[str, ...] = ()
+    server: Server,
+    app: str,
+    workers: int = 1,
+    extra: tuple[str, ...] = (),
+    *,
+    wrapper: tuple[str, ...] = (),
+    patience: float = 20,
 ) -> Iterator[tuple[int, int]]:
-    """Run `server` on a free port; yield (port, pid) and stop it with SIGINT afterwards."""
+    """Run `server` on a free port (under `wrapper`, e.g. valgrind, when given); yield
+    (port, pid) and stop it with SIGINT afterwards. `patience`: seconds it may take to
+    answer its first request, and to exit once stopped."""
     port = free_port()
     fields = {"app": app, "port": port, "workers": workers}
-    argv = [sys.executable, *(arg.format(**fields) for arg in server.argv), *extra]
+    argv = [*wrapper, sys.executable, *(arg.format(**fields) for arg in server.argv), *extra]
     env = dict(os.environ, PYTHONPATH=str(APPS), PYTHONDONTWRITEBYTECODE="1")
     env.pop("WEB_CONCURRENCY", None)
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
@@ -169,13 +177,13 @@ def serving(
         argv, cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        wait_ready(port, proc)
+        wait_ready(port, proc, patience)
         yield port, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(15)
+            proc.wait(max(15, patience))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -30,3 +30,15 @@ def test_unknown_names_are_refused() -> None:
     done = bench("--list", "--workloads", "asgi-hello,nonsense")
     assert done.returncode != 0
     assert "unknown workload or server: nonsense" in done.stderr
+
+
+def test_instruction_counter_refuses_unknown_names() -> None:
+    script = BENCH.with_name("instructions.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--loads", "asgi-hello,nonsense", "--servers", "duoserve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert "unknown load or server: nonsense" in done.stderr
