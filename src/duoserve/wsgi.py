@@ -3,7 +3,6 @@ the request and response bodies streamed both ways under back-pressure."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import re
@@ -11,12 +10,8 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
-
 from .config import Config
-from .errors import ClientDisconnected
+from .thread_pool import ThreadPool, call_async
 from .types import Environ, ExcInfo, Headers, Message, Receive, Scope, Send, WSGIApp
 from .wsgi_environ import ErrorStream, build_environ
 from .wsgi_input import InputStream, make_pull, spool_body
@@ -125,19 +120,15 @@ class WSGIAdapter:
         self.config = config
         self.multiprocess = config.workers > 1 if multiprocess is None else multiprocess
         self.errors = ErrorStream(logging.getLogger("duoserve.error"))
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._threads = ThreadPool(config.threads, "duoserve-wsgi")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return  # WSGI has no lifespan; the server runs lifespan "off" for it anyway
         if scope["type"] != "http":
             raise RuntimeError(f"a WSGI app cannot serve {scope['type']!r} connections")
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.config.threads)
-        responder = Responder(lambda messages: _run_sync(_send_all, send, messages))
-        result = await anyio.to_thread.run_sync(
-            self._run, scope, receive, responder, limiter=self._limiter
-        )
+        responder = Responder(lambda messages: call_async(_send_all, send, messages))
+        result = await self._threads.run(self._run, scope, receive, responder)
         if result is None:
             return
         try:
@@ -155,7 +146,7 @@ class WSGIAdapter:
         finally:
             close = getattr(result, "close", None)
             if close is not None:
-                await anyio.to_thread.run_sync(close, limiter=self._limiter)
+                await self._threads.run(close)
 
     def _run(
         self, scope: Scope, receive: Receive, responder: Responder
@@ -165,7 +156,7 @@ class WSGIAdapter:
         headers = scope["headers"]
         chunked = any(n == b"transfer-encoding" for n, _ in headers)
         has_body = chunked or any(n == b"content-length" and v != b"0" for n, v in headers)
-        pull = make_pull(lambda: _run_sync(receive), has_body)
+        pull = make_pull(lambda: call_async(receive), has_body)
         body: Any
         if chunked and self.config.wsgi_chunked_input == "buffer":
             body, length = spool_body(pull, self.config.wsgi_input_spool)
@@ -226,22 +217,6 @@ def _whole_body(responder: Responder, chunks: list[bytes] | tuple[bytes, ...]) -
 async def _send_all(send: Send, messages: list[Message]) -> None:
     for message in messages:
         await send(message)
-
-
-def _run_sync(func: Callable[..., Any], *args: Any) -> Any:
-    """Run `func` on the event loop from the app thread. Cancellation of the request (the
-    server is forcing connections closed) reaches the app as a disconnect."""
-    try:
-        return anyio.from_thread.run(func, *args)
-    except (concurrent.futures.CancelledError, anyio.RunFinishedError) as exc:
-        raise ClientDisconnected("the server closed the connection") from exc
-    except Exception:
-        raise
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        # trio's Cancelled: the request task was cancelled
-        raise ClientDisconnected("the server closed the connection") from exc
 
 
 def _body(data: bytes, more: bool) -> Message:

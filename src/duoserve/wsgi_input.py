@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 from .errors import ClientDisconnected
+from .types import Message
 
 Pull = Callable[[], bytes]  # next body bytes from the event loop; b"" at the end
 
@@ -94,7 +95,7 @@ def spool_body(pull: Pull, memory_limit: int) -> tuple[IO[bytes], int]:
     return spool, total
 
 
-def make_pull(receive_sync: Callable[[], dict[str, object]], has_body: bool) -> Pull:
+def make_pull(receive_sync: Callable[[], Message], has_body: bool) -> Pull:
     """A Pull over ASGI receive called from the app thread. It never calls receive after
     the last body message (that would wait for the client to disconnect)."""
     done = not has_body

@@ -1,0 +1,232 @@
+"""Blocking calls in a bounded pool of threads, which call back into the event loop through
+the very task that waits for them.
+
+A WSGI request crosses between its app thread and the event loop for every body read and
+write. anyio's to_thread/from_thread make each crossing start a task on the loop and arm a
+cancel scope; here the task that awaits `run()` serves the thread's calls itself, so a
+crossing is one wake-up each way. The calls then run inside the request's task: its cancel
+scopes and timeouts apply to them, and when that task is cancelled the thread's pending and
+later calls raise ClientDisconnected while the task waits for the thread to return (a
+thread cannot be stopped from outside)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from .errors import ClientDisconnected
+
+T = TypeVar("T")
+
+# A thread with no work for this long exits (the pool starts another when needed).
+IDLE_SECONDS = 10.0
+
+_local = threading.local()  # .job: the _Job the current pool thread runs
+
+
+class _Job(Generic[T]):
+    """One blocking call: its result, and the one call into the loop it may have pending."""
+
+    __slots__ = (
+        "args",
+        "call",
+        "cancelled",
+        "context",
+        "done",
+        "error",
+        "func",
+        "reply",
+        "reply_ready",
+        "result",
+        "started",
+        "waiter",
+        "wake",
+    )
+
+    def __init__(
+        self,
+        func: Callable[..., T],
+        args: tuple[Any, ...],
+        wake: Callable[[Callable[[], None]], object],
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.context = contextvars.copy_context()
+        self.wake = wake  # runs a callback on the event loop thread, from any thread
+        self.waiter: asyncio.Future[None] | anyio.Event | None = None
+        self.started = False
+        self.done = False
+        self.cancelled = False  # the waiting task was cancelled: calls into the loop fail
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.call: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
+        self.reply: tuple[Any, BaseException | None] = (None, None)
+        self.reply_ready = threading.Lock()
+        self.reply_ready.acquire()  # released by the loop once per answered call
+
+    def notify(self) -> None:
+        """On the event loop thread: the thread finished or has a call pending."""
+        waiter = self.waiter
+        if waiter is None:
+            return
+        self.waiter = None
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_result(None)
+        else:
+            waiter.set()
+
+    def answer(self, value: Any, error: BaseException | None) -> None:
+        self.call = None
+        self.reply = (value, error)
+        self.reply_ready.release()
+
+
+class ThreadPool:
+    """At most `size` threads; calls beyond wait in order for a free one."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = max(1, size)
+        self._name = name
+        self._jobs: deque[_Job[Any]] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._threads = 0
+        self._idle = 0  # threads waiting for a job and not yet handed one
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """func(*args) in a pool thread; meanwhile serve its call_async() calls."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            wake: Callable[[Callable[[], None]], object] = loop.call_soon_threadsafe
+        else:  # trio
+            import trio
+
+            wake = trio.lowlevel.current_trio_token().run_sync_soon
+        job: _Job[T] = _Job(func, args, wake)
+        self._submit(job)
+        try:
+            while True:
+                await self._next(job, loop)
+                if job.call is not None:
+                    await self._serve_call(job)
+                elif job.done:
+                    break
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._cancel(job, loop)
+            raise
+        if job.error is not None:
+            try:
+                raise job.error
+            finally:
+                job.error = None  # no reference cycle through the traceback
+        return job.result  # type: ignore[return-value]
+
+    @staticmethod
+    async def _next(job: _Job[Any], loop: asyncio.AbstractEventLoop | None) -> None:
+        """Wait until the thread has a call pending or is done (spurious wake-ups are fine:
+        the caller looks again)."""
+        if job.call is not None or job.done:
+            return
+        if loop is not None:
+            future = job.waiter = loop.create_future()
+            await future
+        else:
+            event = job.waiter = anyio.Event()
+            await event.wait()
+
+    @staticmethod
+    async def _serve_call(job: _Job[Any]) -> None:
+        assert job.call is not None
+        func, args = job.call
+        try:
+            value = await func(*args)
+        except anyio.get_cancelled_exc_class():
+            job.answer(None, ClientDisconnected("the server closed the connection"))
+            raise
+        except BaseException as exc:  # the thread re-raises it
+            job.answer(None, exc)
+        else:
+            job.answer(value, None)
+
+    async def _cancel(self, job: _Job[Any], loop: asyncio.AbstractEventLoop | None) -> None:
+        """The waiting task is cancelled: refuse the thread's calls and wait for it to end,
+        unless it never started."""
+        with self._cond:
+            job.cancelled = True
+            if not job.started:
+                self._jobs.remove(job)
+                return
+        while not job.done:
+            if job.call is not None:
+                job.answer(None, ClientDisconnected("the server closed the connection"))
+            await self._next(job, loop)
+
+    def _submit(self, job: _Job[Any]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._idle:
+                self._idle -= 1
+                self._cond.notify()
+            elif self._threads < self._size:
+                self._threads += 1
+                name = f"{self._name}-{self._threads}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._jobs:
+                    self._idle += 1
+                    if not cond.wait(IDLE_SECONDS):  # timed out: nobody handed us a job
+                        self._idle -= 1
+                        if not self._jobs:
+                            self._threads -= 1
+                            return
+                job = self._jobs.popleft()
+                job.started = True
+            _run_job(job)
+            job = None  # type: ignore[assignment]  # drop the reference while idle
+
+
+def _run_job(job: _Job[Any]) -> None:
+    _local.job = job
+    try:
+        job.result = job.context.run(job.func, *job.args)
+    except BaseException as exc:
+        job.error = exc
+    finally:
+        _local.job = None
+        job.done = True
+        job.wake(job.notify)
+
+
+def call_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """From a pool thread: await func(*args) in the task waiting for this thread, and return
+    its result (or raise its exception). ClientDisconnected once that task is cancelled."""
+    job: _Job[Any] | None = getattr(_local, "job", None)
+    if job is None:
+        raise RuntimeError("call_async() must be called from a ThreadPool thread")
+    if job.cancelled:
+        raise ClientDisconnected("the server closed the connection")
+    job.call = (func, args)
+    job.wake(job.notify)
+    job.reply_ready.acquire()
+    value, error = job.reply
+    job.reply = (None, None)
+    if error is not None:
+        try:
+            raise error
+        finally:
+            error = None
+    return value  # type: ignore[no-any-return]

@@ -1,0 +1,136 @@
+"""The thread pool behind the WSGI adapter: bounded threads, calls back into the waiting
+task, and cancellation that reaches the thread as ClientDisconnected."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from duoserve.errors import ClientDisconnected
+from duoserve.thread_pool import ThreadPool, call_async
+
+pytestmark = pytest.mark.anyio
+
+request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="-")
+
+
+async def test_runs_in_another_thread_and_returns_or_raises() -> None:
+    pool = ThreadPool(2, "test")
+    assert await pool.run(threading.get_ident) != threading.get_ident()
+    with pytest.raises(ZeroDivisionError):
+        await pool.run(lambda: 1 / 0)
+
+
+async def test_thread_calls_back_into_the_waiting_task_in_order() -> None:
+    pool = ThreadPool(1, "test")
+    seen: list[int] = []
+
+    async def record(n: int) -> int:
+        seen.append(n)
+        await anyio.lowlevel.checkpoint()
+        return n * 10
+
+    def work() -> list[int]:
+        return [call_async(record, n) for n in range(5)]
+
+    assert await pool.run(work) == [0, 10, 20, 30, 40]
+    assert seen == [0, 1, 2, 3, 4]
+
+
+async def test_errors_of_async_calls_reach_the_thread() -> None:
+    pool = ThreadPool(1, "test")
+
+    async def fail() -> None:
+        raise KeyError("nope")
+
+    def work() -> str:
+        try:
+            call_async(fail)
+        except KeyError:
+            return "caught"
+        return "not raised"
+
+    assert await pool.run(work) == "caught"
+
+
+async def test_at_most_size_threads_run_at_once() -> None:
+    pool = ThreadPool(2, "test")
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+
+    def work() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(pool.run, work)
+    assert peak == 2
+
+
+async def test_context_variables_are_copied_into_the_thread() -> None:
+    pool = ThreadPool(1, "test")
+    request_var.set("abc")
+    assert await pool.run(request_var.get) == "abc"
+
+
+async def test_cancelled_task_waits_for_its_thread_which_sees_a_disconnect() -> None:
+    pool = ThreadPool(1, "test")
+    outcome: list[str] = []
+    in_call = threading.Event()
+
+    async def never() -> None:
+        in_call.set()
+        await anyio.sleep_forever()
+
+    def work() -> None:
+        try:
+            call_async(never)
+        except ClientDisconnected:
+            outcome.append("disconnected in call")
+        try:
+            call_async(never)
+        except ClientDisconnected:
+            outcome.append("later call refused")
+        time.sleep(0.1)  # the cancelled task still waits for the thread to return
+        outcome.append("thread returned")
+
+    with anyio.move_on_after(0.2) as scope:
+        await pool.run(work)
+    assert scope.cancelled_caught
+    assert in_call.is_set()
+    assert outcome == ["disconnected in call", "later call refused", "thread returned"]
+
+
+async def test_a_queued_call_cancelled_before_it_starts_never_runs() -> None:
+    pool = ThreadPool(1, "test")
+    release = threading.Event()
+    ran: list[str] = []
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pool.run, release.wait)
+        await anyio.sleep(0.05)
+        with anyio.move_on_after(0.05):
+            await pool.run(ran.append, "queued")
+        release.set()
+    assert await pool.run(lambda: "free again") == "free again"
+    assert ran == []
+
+
+async def test_call_async_outside_a_pool_thread_is_an_error() -> None:
+    async def nothing() -> None:
+        pass
+
+    with pytest.raises(RuntimeError):
+        call_async(nothing)
