@@ -24,7 +24,7 @@ from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
 from .static import with_static
 from .tls import TLSSetup, https_url
-from .transports import open_stream
+from .transports import ConnectionTasks, open_stream
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -113,33 +113,38 @@ class Server:
         assert self._stop is not None
         config = self.config
         slots = anyio.Semaphore(config.limit_connections)
-        async with anyio.create_task_group() as connections:
-            async with anyio.create_task_group() as accepting:
+        async with anyio.create_task_group() as group:
+            connections = ConnectionTasks(group)
+            try:
+                async with anyio.create_task_group() as accepting:
+                    for listener in listeners:
+                        accepting.start_soon(self._accept_loop, listener, connections, slots, ctx)
+                    await self._stop.wait()
+                    accepting.cancel_scope.cancel()
                 for listener in listeners:
-                    accepting.start_soon(self._accept_loop, listener, connections, slots, ctx)
-                await self._stop.wait()
-                accepting.cancel_scope.cancel()
-            for listener in listeners:
-                await listener.aclose()
-            # Graceful drain: idle keep-alive connections close now, busy ones after
-            # their current request; whatever is left at the deadline is cut.
-            self._all_closed = anyio.Event()
-            if self._open == 0:
-                self._all_closed.set()
-            ctx.begin_shutdown()
-            with anyio.move_on_after(config.timeout_graceful_shutdown):
-                await self._all_closed.wait()
-            if not self._all_closed.is_set():
-                log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
-                ctx.force_close.set()
-                with anyio.move_on_after(config.ws_close_timeout):
+                    await listener.aclose()
+                # Graceful drain: idle keep-alive connections close now, busy ones after
+                # their current request; whatever is left at the deadline is cut.
+                self._all_closed = anyio.Event()
+                if self._open == 0:
+                    self._all_closed.set()
+                ctx.begin_shutdown()
+                with anyio.move_on_after(config.timeout_graceful_shutdown):
                     await self._all_closed.wait()
-            connections.cancel_scope.cancel()
+                if not self._all_closed.is_set():
+                    log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
+                    ctx.force_close.set()
+                    with anyio.move_on_after(config.ws_close_timeout):
+                        await self._all_closed.wait()
+            finally:
+                # Also when the accept loop failed or the server is cancelled.
+                with anyio.move_on_after(config.ws_close_timeout, shield=True):
+                    await connections.aclose()
 
     async def _accept_loop(
         self,
         listener: anyio.abc.SocketListener,
-        connections: anyio.abc.TaskGroup,
+        connections: ConnectionTasks,
         slots: anyio.Semaphore,
         ctx: ServerContext,
     ) -> None:
@@ -160,7 +165,7 @@ class Server:
             except BaseException:
                 slots.release()
                 raise
-            connections.start_soon(self._handle, client, slots, ctx)
+            connections.start(self._handle, client, slots, ctx)
 
     async def _handle(
         self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
