@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from .errors import ClientDisconnected
+from .wakeup import Wakeup
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ class _Job(Generic[T]):
         self.args = args
         self.context = contextvars.copy_context()
         self.wake = wake  # runs a callback on the event loop thread, from any thread
-        self.waiter: asyncio.Future[None] | anyio.Event | None = None
+        self.waiter: Wakeup | None = None
         self.started = False
         self.done = False
         self.cancelled = False  # the waiting task was cancelled: calls into the loop fail
@@ -76,11 +77,7 @@ class _Job(Generic[T]):
         if waiter is None:
             return
         self.waiter = None
-        if isinstance(waiter, asyncio.Future):
-            if not waiter.done():
-                waiter.set_result(None)
-        else:
-            waiter.set()
+        waiter.set()
 
     def answer(self, value: Any, error: BaseException | None) -> None:
         self.call = None
@@ -101,13 +98,10 @@ class ThreadPool:
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """func(*args) in a pool thread; meanwhile serve its call_async() calls."""
+        wake: Callable[[Callable[[], None]], object]
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            wake: Callable[[Callable[[], None]], object] = loop.call_soon_threadsafe
-        else:  # trio
+            wake = asyncio.get_running_loop().call_soon_threadsafe
+        except RuntimeError:  # trio
             import trio
 
             wake = trio.lowlevel.current_trio_token().run_sync_soon
@@ -115,14 +109,14 @@ class ThreadPool:
         self._submit(job)
         try:
             while True:
-                await self._next(job, loop)
+                await self._next(job)
                 if job.call is not None:
                     await self._serve_call(job)
                 elif job.done:
                     break
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await self._cancel(job, loop)
+                await self._cancel(job)
             raise
         if job.error is not None:
             try:
@@ -132,17 +126,13 @@ class ThreadPool:
         return job.result  # type: ignore[return-value]
 
     @staticmethod
-    async def _next(job: _Job[Any], loop: asyncio.AbstractEventLoop | None) -> None:
+    async def _next(job: _Job[Any]) -> None:
         """Wait until the thread has a call pending or is done (spurious wake-ups are fine:
         the caller looks again)."""
         if job.call is not None or job.done:
             return
-        if loop is not None:
-            future = job.waiter = loop.create_future()
-            await future
-        else:
-            event = job.waiter = anyio.Event()
-            await event.wait()
+        waiter = job.waiter = Wakeup()
+        await waiter.wait()
 
     @staticmethod
     async def _serve_call(job: _Job[Any]) -> None:
@@ -158,7 +148,7 @@ class ThreadPool:
         else:
             job.answer(value, None)
 
-    async def _cancel(self, job: _Job[Any], loop: asyncio.AbstractEventLoop | None) -> None:
+    async def _cancel(self, job: _Job[Any]) -> None:
         """The waiting task is cancelled: refuse the thread's calls and wait for it to end,
         unless it never started."""
         with self._cond:
@@ -169,7 +159,7 @@ class ThreadPool:
         while not job.done:
             if job.call is not None:
                 job.answer(None, ClientDisconnected("the server closed the connection"))
-            await self._next(job, loop)
+            await self._next(job)
 
     def _submit(self, job: _Job[Any]) -> None:
         with self._cond:

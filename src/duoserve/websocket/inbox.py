@@ -7,12 +7,13 @@ from collections import deque
 import anyio
 
 from ..types import Message
+from ..wakeup import Wakeup
 
 
 class Inbox:
     """At most `size` messages wait for the app; while it is full the reader waits, and so
     stops reading the socket (the back-pressure). One reader puts, one app task gets. A
-    message already queued is taken without a trip through the event loop, and an Event
+    message already queued is taken without a trip through the event loop, and a Wakeup
     is made only when one side must wait."""
 
     __slots__ = ("_closed", "_items", "_readable", "_size", "_writable")
@@ -21,8 +22,8 @@ class Inbox:
         self._items: deque[Message] = deque()
         self._size = max(1, size)
         self._closed = False
-        self._readable: anyio.Event | None = None  # the app waits for a message
-        self._writable: anyio.Event | None = None  # the reader waits for room
+        self._readable: Wakeup | None = None  # the app waits for a message
+        self._writable: Wakeup | None = None  # the reader waits for room
 
     def put_nowait(self, message: Message) -> bool:
         """Queue a message; False when the inbox is full. ClosedResourceError once closed."""
@@ -38,7 +39,7 @@ class Inbox:
 
     async def put(self, message: Message) -> None:
         while not self.put_nowait(message):
-            self._writable = writable = anyio.Event()
+            self._writable = writable = Wakeup()
             await writable.wait()
 
     async def get(self) -> Message:
@@ -46,7 +47,7 @@ class Inbox:
         while not self._items:
             if self._closed:
                 raise anyio.EndOfStream
-            self._readable = readable = anyio.Event()
+            self._readable = readable = Wakeup()
             await readable.wait()
         message = self._items.popleft()
         if self._writable is not None:

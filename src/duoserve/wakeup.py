@@ -1,0 +1,40 @@
+"""A one-shot wake-up for one waiting task, made only when a task must wait."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+
+
+class Wakeup:
+    """On asyncio a bare future: anyio's Event costs a backend lookup to make and a
+    cancellation checkpoint per wait, on paths that wait once per message. On trio,
+    anyio's Event. Cancel scopes interrupt `wait()` like any other await; `set()` from the
+    event loop's thread only, and setting twice is harmless."""
+
+    __slots__ = ("_event", "_future")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+        self._event: anyio.Event | None = None
+        try:
+            self._future = asyncio.get_running_loop().create_future()
+        except RuntimeError:  # trio
+            self._event = anyio.Event()
+
+    async def wait(self) -> None:
+        if self._future is not None:
+            await self._future
+        else:
+            assert self._event is not None
+            await self._event.wait()
+
+    def set(self) -> None:
+        future = self._future
+        if future is not None:
+            if not future.done():
+                future.set_result(None)
+        else:
+            assert self._event is not None
+            self._event.set()
