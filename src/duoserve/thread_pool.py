@@ -94,7 +94,7 @@ class ThreadPool:
         self._jobs: deque[_Job[Any]] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._threads = 0
-        self._idle = 0  # threads waiting for a job and not yet handed one
+        self._idle = 0  # threads inside cond.wait()
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """func(*args) in a pool thread; meanwhile serve its call_async() calls."""
@@ -164,8 +164,10 @@ class ThreadPool:
     def _submit(self, job: _Job[Any]) -> None:
         with self._cond:
             self._jobs.append(job)
-            if self._idle:
-                self._idle -= 1
+            # Each queued job has a waiting thread woken for it, or a new thread. A woken
+            # thread counts itself out of `_idle` (a wait that times out just as it is
+            # notified reports a timeout, so only the thread itself can count right).
+            if self._idle >= len(self._jobs):
                 self._cond.notify()
             elif self._threads < self._size:
                 self._threads += 1
@@ -178,11 +180,11 @@ class ThreadPool:
             with cond:
                 while not self._jobs:
                     self._idle += 1
-                    if not cond.wait(IDLE_SECONDS):  # timed out: nobody handed us a job
-                        self._idle -= 1
-                        if not self._jobs:
-                            self._threads -= 1
-                            return
+                    woken = cond.wait(IDLE_SECONDS)
+                    self._idle -= 1
+                    if not woken and not self._jobs:  # idle too long: this thread ends
+                        self._threads -= 1
+                        return
                 job = self._jobs.popleft()
                 job.started = True
             _run_job(job)

@@ -65,8 +65,17 @@ class ConnectionTasks:
             return
         task = asyncio.get_running_loop().create_task(func(*args))
         tasks.add(task)
-        task.add_done_callback(_task_done)
-        task.add_done_callback(tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task; log what a task group would have raised (an error that
+        escaped a connection task)."""
+        assert self._tasks is not None
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logging.getLogger("duoserve.error").error(
+                "unexpected error in a connection task", exc_info=exc
+            )
 
     async def aclose(self) -> None:
         """Cancel the tasks still running and wait for the plain tasks to end (the group's
@@ -77,14 +86,6 @@ class ConnectionTasks:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(set(tasks))
-
-
-def _task_done(task: asyncio.Task[None]) -> None:
-    """What a task group would have raised: an error that escaped a connection task."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        logging.getLogger("duoserve.error").error(
-            "unexpected error in a connection task", exc_info=exc
-        )
 
 
 async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float) -> None:

@@ -134,3 +134,18 @@ async def test_call_async_outside_a_pool_thread_is_an_error() -> None:
 
     with pytest.raises(RuntimeError):
         call_async(nothing)
+
+
+async def test_full_parallelism_survives_threads_idling_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Threads that time out of their idle wait just as work arrives must not upset the
+    # pool's count of idle threads (it would stop starting new ones).
+    monkeypatch.setattr("duoserve.thread_pool.IDLE_SECONDS", 0.002)
+    pool = ThreadPool(2, "test")
+    for _ in range(40):
+        barrier = threading.Barrier(2, timeout=5)  # both calls must run at once
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pool.run, barrier.wait)
+            tg.start_soon(pool.run, barrier.wait)
+        await anyio.sleep(0.002)
