@@ -6,7 +6,8 @@
 Throughput and CPU time move with whatever else the machine is doing; an instruction count
 does not (callgrind counts the same total for the same program and input). Each server runs
 under `valgrind --tool=callgrind` twice, serving a few and then many more requests (or
-WebSocket echoes) from one sequential client over four keep-alive connections; the
+WebSocket echoes) from one sequential client over four keep-alive connections (asgi-close:
+a new connection per request); the
 difference between the two totals divided by the extra requests is the cost of one request,
 start-up and shut-down cancelled out. Slow (valgrind runs Python ~50x slower), so the counts
 are small; needs valgrind (apt-get install valgrind).
@@ -31,9 +32,11 @@ LOADS = {
     "asgi-hello": ("asgi", "asgi_app:app", "req"),
     "wsgi-hello": ("wsgi", "wsgi_app:app", "req"),
     "ws-small": ("asgi", "asgi_app:app", "msg"),
+    "asgi-close": ("asgi", "asgi_app:app", "conn"),
 }
 DEFAULT_SERVERS = "duoserve,duoserve-h11,uvicorn,uvicorn-h11,uvicorn-wsgi"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 CONNECTIONS = 4
 
 
@@ -52,6 +55,15 @@ def _http(socks: list[socket.socket], count: int) -> None:
         )
         while len(body) < length:
             body += _recv(sock)
+
+
+def _close(port: int, count: int) -> None:
+    """A new connection per request, closed by the server after its answer."""
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(REQUEST_CLOSE)
+            while sock.recv(1 << 20):
+                pass
 
 
 def _ws_connect(port: int) -> socket.socket:
@@ -94,7 +106,10 @@ def count(server: Server, load: str, units: int, out_dir: Path) -> int:
     wrapper = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p")
     extra = ("--single-process",) if server.name.startswith("duoserve") else ()
     with serving(server, app, extra=extra, wrapper=wrapper, patience=180) as (port, _):
-        if unit == "msg":
+        socks: list[socket.socket] = []
+        if unit == "conn":
+            _close(port, units)
+        elif unit == "msg":
             socks = [_ws_connect(port) for _ in range(CONNECTIONS)]
             _ws(socks, units)
         else:
@@ -135,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for server in SERVERS:
                 if server.name not in wanted or server.interface != interface or server.missing():
                     continue
-                if unit == "msg" and server.name.endswith(("-h11", "-wsgi")):
+                if unit != "req" and server.name.endswith(("-h11", "-wsgi")):
                     continue
                 few = count(server, load, args.few, Path(tmp))
                 many = count(server, load, args.many, Path(tmp))
