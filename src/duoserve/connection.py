@@ -20,7 +20,7 @@ from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
 from .proxy import resolve_proxy
 from .request_id import request_id
-from .transports import receive_idle, send_file, send_within
+from .transports import close_now, receive_idle, send_file, send_within
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -37,8 +37,9 @@ async def handle_connection(
     try:
         await conn.run()
     finally:
-        with anyio.CancelScope(shield=True):
-            await conn.close()
+        if not conn.close_at_once():
+            with anyio.CancelScope(shield=True):
+                await conn.close()
 
 
 class HTTPConnection:
@@ -118,29 +119,21 @@ class HTTPConnection:
             ctx = self.ctx
             if ctx.shutting_down.is_set() and not first:
                 return Signal.CLOSED
-            if first:
+            if first:  # a new connection; during a shutdown it gets FRESH_GRACE at most
                 timeout = config.timeout_request_head
                 if ctx.shutting_down.is_set():
                     timeout = min(timeout, FRESH_GRACE)
-                with anyio.move_on_after(timeout) as scope:
-                    ctx.fresh.add(scope)
-                    try:
-                        data = await self.recv()
-                    finally:
-                        ctx.fresh.discard(scope)
-                if scope.cancelled_caught:
-                    return Signal.CLOSED
+                waiting = ctx.fresh
             else:
-                try:
-                    idle_data = await receive_idle(
-                        self.stream, _READ_SIZE, config.timeout_keep_alive, ctx.idle
-                    )
-                except (anyio.EndOfStream, *_STREAM_ERRORS):
-                    idle_data = b""
-                    self.peer_gone = True
-                if idle_data is None:
-                    return Signal.CLOSED  # idle timeout, or shutdown closing idle connections
-                data = idle_data
+                timeout = config.timeout_keep_alive
+                waiting = ctx.idle
+            try:
+                data = await receive_idle(self.stream, _READ_SIZE, timeout, waiting)
+            except (anyio.EndOfStream, *_STREAM_ERRORS):
+                data = b""
+                self.peer_gone = True
+            if data is None:
+                return Signal.CLOSED  # timed out, or shutdown closing idle connections
             codec.receive_data(data)
             event = codec.next_event()
             if event is not Signal.NEED_DATA:
@@ -273,14 +266,22 @@ class HTTPConnection:
         """The response cannot be completed: make sure the connection is not reused."""
         self.write_failed = True
 
+    def lingering(self) -> bool:
+        """Whether closing should first read what the client may still be sending."""
+        return (self.error_sent or self.unread_input) and not (self.write_failed or self.peer_gone)
+
+    def close_at_once(self) -> bool:
+        """Close now when no lingering read is due and the stream allows it; False when
+        close() must be awaited instead."""
+        return not self.lingering() and close_now(self.stream)
+
     async def close(self) -> None:
         """Close the stream. After an error response, or a response given before the
         request body arrived, to a client that may still be sending, first stop writing
         and read a little: closing with unread input makes the kernel send a reset, which
         can destroy the response before the client reads it."""
         try:
-            lingering = self.error_sent or self.unread_input
-            if lingering and not self.write_failed and not self.peer_gone:
+            if self.lingering():
                 await self._linger()
         except _STREAM_ERRORS:
             pass

@@ -60,7 +60,7 @@ class ServerContext:
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
     force_close: anyio.Event = field(default_factory=anyio.Event)
     idle: set[Cancellable] = field(default_factory=set)
-    fresh: set[anyio.CancelScope] = field(default_factory=set)
+    fresh: set[Cancellable] = field(default_factory=set)
     date_clock: DateClock = field(default_factory=DateClock)
     header_cache: HeaderCache = field(default_factory=HeaderCache)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))
@@ -89,10 +89,14 @@ class ServerContext:
         return headers
 
     def begin_shutdown(self) -> None:
-        """Close idle connections now and give new ones FRESH_GRACE to start a request."""
+        """Close idle connections now; new ones have FRESH_GRACE to start a request (the
+        server calls end_fresh_grace() after it)."""
         self.shutting_down.set()
-        for scope in list(self.idle):
-            scope.cancel()
-        deadline = anyio.current_time() + FRESH_GRACE
-        for scope in list(self.fresh):
-            scope.deadline = min(scope.deadline, deadline)
+        for wait in list(self.idle):
+            wait.cancel()
+
+    def end_fresh_grace(self) -> None:
+        """FRESH_GRACE after begin_shutdown(): end the waits for a first request (and for a
+        PROXY header or TLS handshake) still going on."""
+        for wait in list(self.fresh):
+            wait.cancel()

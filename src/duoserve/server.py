@@ -6,16 +6,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
 from .config import Config
-from .context import ConnInfo, ServerContext
+from .context import FRESH_GRACE, ConnInfo, ServerContext
 from .edge import serve_accepted
 from .errors import StartupError
 from .http.codec import codec_factory
@@ -24,7 +26,7 @@ from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
 from .static import with_static
 from .tls import TLSSetup, https_url
-from .transports import ConnectionTasks, open_stream
+from .transports import ConnectionTasks, open_stream, wait_readable
 from .types import ASGIApp
 
 log = logging.getLogger("duoserve.error")
@@ -34,6 +36,8 @@ _ACCEPT_BACKOFF = 0.5
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # The client gave up between SYN and accept(): nothing to serve, take the next one.
 _TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+# Connections accepted back to back before the accept loop lets other tasks run.
+_ACCEPT_BATCH = 64
 
 
 class Server:
@@ -130,6 +134,9 @@ class Server:
                     self._all_closed.set()
                 ctx.begin_shutdown()
                 with anyio.move_on_after(config.timeout_graceful_shutdown):
+                    with anyio.move_on_after(FRESH_GRACE):
+                        await self._all_closed.wait()
+                    ctx.end_fresh_grace()
                     await self._all_closed.wait()
                 if not self._all_closed.is_set():
                     log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
@@ -149,30 +156,43 @@ class Server:
         ctx: ServerContext,
     ) -> None:
         raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
+        kind = (int(raw.family), int(raw.type), raw.proto)
         while True:
-            await slots.acquire()
-            try:
-                client = await _accept(raw)
-            except OSError as exc:
-                slots.release()
-                if exc.errno in _TRANSIENT_ERRNOS:
+            # A burst of new connections is taken in one go: a loop turn per connection
+            # (what acquiring the semaphore costs) made the last of 64 new clients wait for
+            # 63 busy turns. Yield every _ACCEPT_BATCH so serving is not starved.
+            for _ in range(_ACCEPT_BATCH):
+                try:
+                    slots.acquire_nowait()
+                except anyio.WouldBlock:
+                    await slots.acquire()
+                try:
+                    client = _accept_now(raw, kind)
+                except OSError as exc:
+                    slots.release()
+                    if exc.errno in _TRANSIENT_ERRNOS:
+                        continue
+                    if exc.errno not in _RESOURCE_ERRNOS:
+                        raise
+                    log.warning("accept() failed: %s; retrying in %.1fs", exc, _ACCEPT_BACKOFF)
+                    await anyio.sleep(_ACCEPT_BACKOFF)
                     continue
-                if exc.errno not in _RESOURCE_ERRNOS:
-                    raise
-                log.warning("accept() failed: %s; retrying in %.1fs", exc, _ACCEPT_BACKOFF)
-                await anyio.sleep(_ACCEPT_BACKOFF)
-                continue
-            except BaseException:
-                slots.release()
-                raise
-            connections.start(self._handle, client, slots, ctx)
+                if client is None:
+                    slots.release()
+                    await wait_readable(raw)
+                    continue
+                connections.start(self._handle, client, slots, ctx)
+            await anyio.lowlevel.checkpoint()
 
     async def _handle(
         self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
     ) -> None:
         self._open += 1
         try:
-            stream = await open_stream(client, close_timeout=self.config.timeout_io)
+            info = conn_info(client)
+            stream = await open_stream(
+                client, close_timeout=self.config.timeout_io, tcp=info.client is not None
+            )
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 client.close()
@@ -181,7 +201,7 @@ class Server:
                 return  # the client left before its connection could be set up
             raise
         try:
-            await serve_accepted(stream, conn_info(stream), ctx)
+            await serve_accepted(stream, info, ctx)
         except Exception:
             log.exception("unexpected error while serving a connection")
         finally:
@@ -194,20 +214,19 @@ class Server:
             self._all_closed.set()
 
 
-async def _accept(raw: socket.socket) -> socket.socket:
-    """Accept one connection. The accept itself is a plain non-blocking call with no await
-    after it, so cancelling the loop (shutdown) can never lose a connection the kernel
-    already handed over. It is tried before waiting: under a burst of new connections the
-    queue is rarely empty, and each wait costs a round trip through the event loop.
-    Another process winning the race on a shared socket is a retry."""
-    while True:
-        try:
-            client, _ = raw.accept()
-        except BlockingIOError:
-            await anyio.wait_readable(raw)
-            continue
-        client.setblocking(False)
-        return client
+def _accept_now(raw: socket.socket, kind: tuple[int, int, int]) -> socket.socket | None:
+    """Accept one connection if one is queued, else None. A plain non-blocking call with
+    no await after it, so cancelling the loop (shutdown) can never lose a connection the
+    kernel already handed over. Another process winning the race on a shared socket is
+    None too. `kind` is the listener's (family, type, proto) as plain ints: what
+    socket.accept() does, without turning them into enums at every connection."""
+    try:
+        fd, _ = raw._accept()  # type: ignore[attr-defined]  # what socket.accept() wraps
+    except BlockingIOError:
+        return None
+    client = socket.socket(*kind, fileno=fd)
+    client.setblocking(False)
+    return client
 
 
 @contextlib.asynccontextmanager
@@ -223,16 +242,18 @@ async def _unwrap_startup_error() -> AsyncIterator[None]:
         raise
 
 
-def conn_info(stream: anyio.abc.SocketStream) -> ConnInfo:
-    """Client and server addresses as ASGI wants them ((host, port), or None)."""
-    remote = stream.extra(SocketAttribute.remote_address, None)
-    local = stream.extra(SocketAttribute.local_address, None)
+def conn_info(sock: socket.socket) -> ConnInfo:
+    """Client and server addresses as ASGI wants them ((host, port), or None), read from
+    the accepted socket (a Unix socket's peer has no address). Raises OSError when the
+    client has already gone."""
+    remote = sock.getpeername()
+    local = sock.getsockname()
     client = (str(remote[0]), int(remote[1])) if isinstance(remote, tuple) else None
     server: tuple[str, int | None] | None
     if isinstance(local, tuple):
         server = (str(local[0]), int(local[1]))
     elif local:
-        server = (str(local), None)
+        server = (local if isinstance(local, str) else os.fsdecode(local), None)
     else:
         server = None
     return ConnInfo(client=client, server=server)

@@ -25,20 +25,45 @@ _YIELD_EVERY = 32
 _SENDFILE_SLICE = 1024 * 1024
 
 
-async def open_stream(client: socket.socket, *, close_timeout: float) -> anyio.abc.SocketStream:
-    """Wrap an accepted, non-blocking socket: the lean stream on asyncio, anyio's elsewhere.
-    The one place a transport is chosen (TLS wraps whatever this returns)."""
-    if client.family != socket.AF_UNIX:
+async def open_stream(
+    client: socket.socket, *, close_timeout: float, tcp: bool
+) -> anyio.abc.SocketStream:
+    """Wrap an accepted, non-blocking socket (`tcp`: not a Unix socket): the lean stream on
+    asyncio, anyio's elsewhere. The one place a transport is chosen (TLS wraps whatever
+    this returns)."""
+    if tcp:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # trio: anyio's streams are already lean there
-        if client.family == socket.AF_UNIX:
+        if not tcp:
             return await anyio.abc.UNIXSocketStream.from_socket(client)
         return await anyio.abc.SocketStream.from_socket(client)
     stream = LeanStream(client, close_timeout)
     await loop.connect_accepted_socket(lambda: stream, client)
     return stream
+
+
+async def wait_readable(sock: socket.socket) -> None:
+    """Wait until `sock` is readable (a listening socket: a connection is queued). On
+    asyncio a reader callback and a bare future, not anyio's version (an event, a backend
+    lookup and two more frames per wait, once per connection when they come one by one)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio
+        await anyio.wait_readable(sock)
+        return
+    waiter: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(sock, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        loop.remove_reader(sock)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ConnectionTasks:
@@ -86,6 +111,17 @@ class ConnectionTasks:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(set(tasks))
+
+
+def close_now(stream: anyio.abc.ByteStream) -> bool:
+    """Close the lean stream at once, without awaiting (so without a shielded cancel scope,
+    once per connection): its buffered response bytes still go out, bounded as aclose()
+    bounds them. False for other streams, which must be closed with aclose()."""
+    if type(stream) is not LeanStream:
+        return False
+    if not stream._closed:
+        stream._close()
+    return True
 
 
 async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float) -> None:
@@ -374,8 +410,11 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     async def aclose(self) -> None:
         """Close after the buffered response bytes are sent; a client that does not read
         them within `close_timeout` is cut off."""
-        if self._closed:
-            return
+        if not self._closed:
+            self._close()
+            await checkpoint()
+
+    def _close(self) -> None:
         self._closed = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -387,20 +426,23 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             transport.close()
         self._wake_reader()
         self._wake_writer()
-        await checkpoint()
 
     async def _receive_idle(
         self, max_bytes: int, seconds: float, waiting: set[Cancellable]
     ) -> bytes | None:
         """receive_idle() on this stream. The timer is armed once and re-armed lazily when
-        it fires early: keep-alive requests only move the deadline. The wait is a plain
+        it fires early: keep-alive requests only move the deadline (a shorter wait than the
+        one it was armed for re-arms it). The wait is a plain
         future, cancellable by anyio scopes like any other await."""
         if not (self._chunks or self._eof or self._lost or self._closed):
             if self._read_waiter is not None:
                 raise anyio.BusyResourceError("reading from")
             self._read_waiter = waiter = self._loop.create_future()
             self._idle_deadline = deadline = self._loop.time() + seconds
-            if self._idle_timer is None:
+            timer = self._idle_timer
+            if timer is None or timer.when() > deadline:  # a shorter wait than the last
+                if timer is not None:
+                    timer.cancel()
                 self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
             idle = self._idle
             idle.waiter = waiter

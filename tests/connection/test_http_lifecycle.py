@@ -35,6 +35,20 @@ async def test_idle_keep_alive_connection_is_closed() -> None:
     assert rest == b""  # closed quietly, no error response
 
 
+async def test_keep_alive_timeout_shorter_than_head_timeout_is_kept() -> None:
+    """The wait for a first request (timeout_request_head) and the idle wait between
+    requests (timeout_keep_alive) share one timer per connection: the shorter keep-alive
+    wait that follows must not inherit the first wait's later deadline."""
+    async with running_server(hello, timeout_keep_alive=0.3, timeout_request_head=30) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_until(stream, b"ok")
+            with anyio.fail_after(3):
+                rest = await read_all(stream, timeout=3)
+    assert rest == b""
+
+
 async def test_slow_head_gets_408() -> None:
     async with running_server(hello, timeout_request_head=0.3) as srv:
         stream = await srv.connect()

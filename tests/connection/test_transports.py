@@ -55,7 +55,7 @@ async def stream_pair(
     listener.close()
     accepted.setblocking(False)
     client.setblocking(False)
-    stream = await open_stream(accepted, close_timeout=1.0)
+    stream = await open_stream(accepted, close_timeout=1.0, tcp=True)
     try:
         yield stream, client
     finally:
