@@ -86,7 +86,7 @@ class HTTPConnection:
 
                 await serve_websocket(self.stream, self.codec, head, info, ctx)
                 return
-            if not await self._serve(head, info) or ctx.shutting_down.is_set():
+            if not await self._serve(head, info) or ctx.stopping:
                 return
             self.codec.start_next_cycle()
 
@@ -117,11 +117,11 @@ class HTTPConnection:
         config = self.config
         if codec.buffered == 0:
             ctx = self.ctx
-            if ctx.shutting_down.is_set() and not first:
+            if ctx.stopping and not first:
                 return Signal.CLOSED
             if first:  # a new connection; during a shutdown it gets FRESH_GRACE at most
                 timeout = config.timeout_request_head
-                if ctx.shutting_down.is_set():
+                if ctx.stopping:
                     timeout = min(timeout, FRESH_GRACE)
                 waiting = ctx.fresh
             else:

@@ -58,6 +58,7 @@ class ServerContext:
     websocket_enabled: bool = True
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
+    stopping: bool = False  # shutting_down.is_set(), read on every request without a call
     force_close: anyio.Event = field(default_factory=anyio.Event)
     idle: set[Cancellable] = field(default_factory=set)
     fresh: set[Cancellable] = field(default_factory=set)
@@ -91,6 +92,7 @@ class ServerContext:
     def begin_shutdown(self) -> None:
         """Close idle connections now; new ones have FRESH_GRACE to start a request (the
         server calls end_fresh_grace() after it)."""
+        self.stopping = True
         self.shutting_down.set()
         for wait in list(self.idle):
             wait.cancel()

@@ -85,7 +85,7 @@ async def _read_proxy_header(
 def _before_first_request(ctx: ServerContext, seconds: float) -> Iterator[None]:
     """Bound a wait that comes before the first request; like the wait for that request,
     it is cut to FRESH_GRACE once a graceful shutdown begins. Raises TimeoutError."""
-    if ctx.shutting_down.is_set():
+    if ctx.stopping:
         seconds = min(seconds, FRESH_GRACE)
     with anyio.move_on_after(seconds) as scope:
         ctx.fresh.add(scope)

@@ -65,6 +65,39 @@ def test_cache_gives_the_same_bytes_and_stays_bounded() -> None:
         assert len(cache._blocks) <= 4
 
 
+def test_cached_heads_match_fresh_ones_for_every_request_shape() -> None:
+    """A head reused from the cache is the one a fresh writer builds, with the same
+    framing and keep-alive outcome, whatever the request, status, headers and defaults."""
+    cache = HeaderCache(size=16)
+    rng = random.Random(5)
+    header_sets = [
+        [(b"content-length", b"5")],
+        [(b"content-type", b"text/plain")],
+        [(b"transfer-encoding", b"chunked")],
+        [(b"connection", b"close"), (b"content-length", b"2")],
+        [(b"date", b"x"), (b"server", b"y")],
+    ]
+    for _ in range(2000):
+        method = rng.choice([b"GET", b"HEAD", b"POST"])
+        version = rng.choice(["1.0", "1.1"])
+        keep_alive = rng.random() < 0.7
+        status = rng.choice([200, 204, 304, 404])
+        headers = rng.choice(header_sets)
+        defaults = [(b"server", b"duoserve"), (b"date", rng.choice([b"d1", b"d2"]))]
+        options = {"chunked_ok": rng.random() < 0.8, "chunked": rng.random() < 0.2}
+        fresh = ResponseWriter(method, version, keep_alive)
+        cached = ResponseWriter(method, version, keep_alive)
+        assert cached.head(status, headers, defaults, cache=cache, **options) == fresh.head(
+            status, headers, defaults, **options
+        )
+        assert (cached.framing, cached._remaining, cached.keep_alive) == (
+            fresh.framing,
+            fresh._remaining,
+            fresh.keep_alive,
+        )
+        assert len(cache._heads) <= 16
+
+
 def test_cache_takes_unhashable_pairs_and_never_keeps_refusals() -> None:
     cache = HeaderCache()
     as_lists: Any = [[b"x", b"1"]]

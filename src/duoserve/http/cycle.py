@@ -232,7 +232,7 @@ class HTTPCycle:
             raise ResponseError(f"response status must be an int, got {status!r}")
         writer = self.codec.begin_response(self.head.method, self.head.http_version)
         ctx = self.conn.ctx
-        if ctx.shutting_down.is_set():
+        if ctx.stopping:
             writer.keep_alive = False  # tell the client this connection ends here
         defaults = ctx.default_headers()
         if self.request_id is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):

@@ -188,14 +188,25 @@ def check_headers(headers: Headers) -> HeaderBlock:
 
 
 class HeaderCache:
-    """Checked header lists of recent responses: apps send the same headers again and
-    again. One per server; bounded (emptied when full)."""
+    """Checked header lists of recent responses, and the heads built from them: apps send
+    the same headers again and again. One per server; bounded (each map emptied when
+    full)."""
 
-    __slots__ = ("_blocks", "_size")
+    __slots__ = ("_blocks", "_heads", "_size")
 
     def __init__(self, size: int = 256) -> None:
         self._blocks: dict[Any, HeaderBlock] = {}
+        # Whole response heads by everything they depend on (the Date value among them).
+        self._heads: dict[tuple[Any, ...], tuple[bytes, Framing, int, bool]] = {}
         self._size = size
+
+    def head(self, key: tuple[Any, ...]) -> tuple[bytes, Framing, int, bool] | None:
+        return self._heads.get(key)
+
+    def keep_head(self, key: tuple[Any, ...], value: tuple[bytes, Framing, int, bool]) -> None:
+        if len(self._heads) >= self._size:
+            self._heads.clear()
+        self._heads[key] = value
 
     def checked(self, headers: Headers) -> HeaderBlock:
         try:
@@ -240,11 +251,28 @@ class ResponseWriter:
         """Status line and headers; picks the framing. `defaults` (Server, Date) are sent
         unless the app set a header of the same name. `chunked` asks for chunked framing
         on HTTP/1.1 even with a Content-Length (a response that will carry trailers). With
-        a `cache`, the checked form of header lists seen before is reused."""
+        a `cache`, header lists seen before are not checked again, and a head built before
+        for the same status, headers, request and defaults (Date changes once a second) is
+        reused as it is."""
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
-        block = cache.checked(headers) if cache is not None else check_headers(headers)
+        if cache is None:
+            return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
+        block = cache.checked(headers)
+        key: tuple[Any, ...] = (block, status, self.http_version, self.method, self.keep_alive)
+        key += (chunked_ok, chunked, *defaults)
+        known = cache.head(key)
+        if known is not None:
+            head, self.framing, self._remaining, self.keep_alive = known
+            return head
+        head = self._head(status, block, defaults, chunked_ok, chunked)
+        cache.keep_head(key, (head, self.framing, self._remaining, self.keep_alive))
+        return head
+
+    def _head(
+        self, status: int, block: HeaderBlock, defaults: Headers, chunked_ok: bool, chunked: bool
+    ) -> bytes:
         if block.close:
             self.keep_alive = False
         length = block.length
