@@ -32,16 +32,18 @@ _local = threading.local()  # .job: the _Job the current pool thread runs
 
 
 class _Job(Generic[T]):
-    """One blocking call: its result, and the one call into the loop it may have pending."""
+    """One blocking call: its result, and the calls into the loop it has pending (at most
+    one whose reply the thread awaits; before it, a last call nobody awaits)."""
 
     __slots__ = (
         "args",
-        "call",
+        "calls",
         "cancelled",
         "context",
         "done",
         "error",
         "func",
+        "lost",
         "reply",
         "reply_ready",
         "result",
@@ -66,7 +68,9 @@ class _Job(Generic[T]):
         self.cancelled = False  # the waiting task was cancelled: calls into the loop fail
         self.result: T | None = None
         self.error: BaseException | None = None
-        self.call: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]] | None = None
+        # (func, args, whether the thread collects the reply), served in order by the loop.
+        self.calls: deque[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], bool]] = deque()
+        self.lost: BaseException | None = None  # the error of a call nobody collects
         self.reply: tuple[Any, BaseException | None] = (None, None)
         self.reply_ready = threading.Lock()
         self.reply_ready.acquire()  # released by the loop once per answered call
@@ -80,7 +84,6 @@ class _Job(Generic[T]):
         waiter.set()
 
     def answer(self, value: Any, error: BaseException | None) -> None:
-        self.call = None
         self.reply = (value, error)
         self.reply_ready.release()
 
@@ -110,7 +113,7 @@ class ThreadPool:
         try:
             while True:
                 await self._next(job)
-                if job.call is not None:
+                if job.calls:
                     await self._serve_call(job)
                 elif job.done:
                     break
@@ -118,35 +121,41 @@ class ThreadPool:
             with anyio.CancelScope(shield=True):
                 await self._cancel(job)
             raise
-        if job.error is not None:
+        error = job.error or job.lost
+        if error is not None:
+            job.error = job.lost = None
             try:
-                raise job.error
+                raise error
             finally:
-                job.error = None  # no reference cycle through the traceback
+                error = None  # no reference cycle through the traceback
         return job.result  # type: ignore[return-value]
 
     @staticmethod
     async def _next(job: _Job[Any]) -> None:
         """Wait until the thread has a call pending or is done (spurious wake-ups are fine:
         the caller looks again)."""
-        if job.call is not None or job.done:
+        if job.calls or job.done:
             return
         waiter = job.waiter = Wakeup()
         await waiter.wait()
 
     @staticmethod
     async def _serve_call(job: _Job[Any]) -> None:
-        assert job.call is not None
-        func, args = job.call
+        func, args, collected = job.calls.popleft()
         try:
             value = await func(*args)
         except anyio.get_cancelled_exc_class():
-            job.answer(None, ClientDisconnected("the server closed the connection"))
+            if collected:
+                job.answer(None, ClientDisconnected("the server closed the connection"))
             raise
         except BaseException as exc:  # the thread re-raises it
-            job.answer(None, exc)
+            if collected:
+                job.answer(None, exc)
+            elif job.lost is None:
+                job.lost = exc
         else:
-            job.answer(value, None)
+            if collected:
+                job.answer(value, None)
 
     async def _cancel(self, job: _Job[Any]) -> None:
         """The waiting task is cancelled: refuse the thread's calls and wait for it to end,
@@ -157,8 +166,9 @@ class ThreadPool:
                 self._jobs.remove(job)
                 return
         while not job.done:
-            if job.call is not None:
-                job.answer(None, ClientDisconnected("the server closed the connection"))
+            while job.calls:
+                if job.calls.popleft()[2]:
+                    job.answer(None, ClientDisconnected("the server closed the connection"))
             await self._next(job)
 
     def _submit(self, job: _Job[Any]) -> None:
@@ -206,12 +216,8 @@ def _run_job(job: _Job[Any]) -> None:
 def call_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:
     """From a pool thread: await func(*args) in the task waiting for this thread, and return
     its result (or raise its exception). ClientDisconnected once that task is cancelled."""
-    job: _Job[Any] | None = getattr(_local, "job", None)
-    if job is None:
-        raise RuntimeError("call_async() must be called from a ThreadPool thread")
-    if job.cancelled:
-        raise ClientDisconnected("the server closed the connection")
-    job.call = (func, args)
+    job = _current_job("call_async")
+    job.calls.append((func, args, True))
     job.wake(job.notify)
     job.reply_ready.acquire()
     value, error = job.reply
@@ -222,3 +228,22 @@ def call_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:
         finally:
             error = None
     return value  # type: ignore[no-any-return]
+
+
+def post_last(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """From a pool thread, for its last call into the loop (the end of a response): queue
+    func(*args) and return without waiting for it, so the thread goes on (to the app's
+    close()) while the loop runs it. Calls made after it run after it. Its error, if any,
+    is raised by run() once the thread returns."""
+    job = _current_job("post_last")
+    job.calls.append((func, args, False))
+    job.wake(job.notify)
+
+
+def _current_job(caller: str) -> _Job[Any]:
+    job: _Job[Any] | None = getattr(_local, "job", None)
+    if job is None:
+        raise RuntimeError(f"{caller}() must be called from a ThreadPool thread")
+    if job.cancelled:
+        raise ClientDisconnected("the server closed the connection")
+    return job

@@ -12,7 +12,7 @@ import anyio.lowlevel
 import pytest
 
 from duoserve.errors import ClientDisconnected
-from duoserve.thread_pool import ThreadPool, call_async
+from duoserve.thread_pool import ThreadPool, call_async, post_last
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +56,50 @@ async def test_errors_of_async_calls_reach_the_thread() -> None:
         return "not raised"
 
     assert await pool.run(work) == "caught"
+
+
+async def test_a_last_call_does_not_hold_the_thread_and_keeps_its_order() -> None:
+    """post_last() returns before the loop has run the call; a call the thread makes after
+    it runs after it; its error is raised by run()."""
+    pool = ThreadPool(1, "test")
+    release = anyio.Event()
+    started = anyio.Event()
+    seen: list[str] = []
+    progress: list[str] = []
+
+    async def slow(name: str) -> None:
+        seen.append(name)
+        started.set()
+        await release.wait()
+
+    async def record(name: str) -> None:
+        seen.append(name)
+
+    def work() -> None:
+        post_last(slow, "end")
+        progress.append("end posted")
+        call_async(record, "after")
+        progress.append("after done")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pool.run, work)
+        with anyio.fail_after(5):
+            await started.wait()
+        await anyio.sleep(0.05)
+        assert progress == ["end posted"]  # returned at once; the next call waits its turn
+        release.set()
+    assert seen == ["end", "after"]
+    assert progress == ["end posted", "after done"]
+
+    async def fail() -> None:
+        raise ValueError("last")
+
+    def last() -> str:
+        post_last(fail)
+        return "returned"
+
+    with pytest.raises(ValueError, match="last"):
+        await pool.run(last)
 
 
 async def test_at_most_size_threads_run_at_once() -> None:

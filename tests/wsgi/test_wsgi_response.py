@@ -74,6 +74,24 @@ async def test_content_length_from_the_app_is_honoured(validate: bool) -> None:
         assert b"transfer-encoding" not in headers
 
 
+async def test_same_headers_again_get_their_own_content_length() -> None:
+    """Header lists are checked once and then looked up; the length the server adds to a
+    whole body must not stick to the list for the next response."""
+    bodies = [b"a", b"bbb", b"cc"]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", TEXT)
+        return [bodies[int(environ["PATH_INFO"][1:])]]
+
+    # Unvalidated: wsgiref's validator would wrap the list and make it a stream.
+    async with running_server(app, wsgi=True, validate=False) as srv:
+        async with httpx.AsyncClient() as client:
+            for n, body in enumerate(bodies):
+                response = await client.get(f"{srv.url}/{n}")
+                assert response.content == body
+                assert response.headers.get_list("content-length") == [str(len(body))]
+
+
 async def test_http10_without_length_is_close_delimited() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
         start_response("200 OK", TEXT)
