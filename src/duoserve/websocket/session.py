@@ -22,6 +22,7 @@ from ..types import Message as ASGIMessage
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
 from .inbox import Inbox
 from .messages import MessageTooBig, Reassembler, allowed, close_code, data_event, response_headers
+from .writer_lock import WriterLock
 
 _READ_SIZE = 64 * 1024
 _LINGER_BYTES = 1024 * 1024
@@ -73,7 +74,7 @@ class WebSocketSession:
         self._ws: Connection | None = None
         # One writer at a time, frames leave in wsproto's order; uncontended, taking it
         # does not yield to the event loop.
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = WriterLock()
         self._inbox = Inbox(ctx.config.ws_max_queue)
         self._connect_sent = False
         self._disconnect: tuple[int, str] | None = None  # set once the connection is over
