@@ -431,9 +431,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self, max_bytes: int, seconds: float, waiting: set[Cancellable]
     ) -> bytes | None:
         """receive_idle() on this stream. The timer is armed once and re-armed lazily when
-        it fires early: keep-alive requests only move the deadline (a shorter wait than the
-        one it was armed for re-arms it). The wait is a plain
-        future, cancellable by anyio scopes like any other await."""
+        it fires early: keep-alive requests only move the deadline (a wait shorter than the
+        one it was armed for re-arms it). The wait is a plain future, cancellable by anyio
+        scopes like any other await."""
         if not (self._chunks or self._eof or self._lost or self._closed):
             if self._read_waiter is not None:
                 raise anyio.BusyResourceError("reading from")
