@@ -42,3 +42,23 @@ def test_instruction_counter_refuses_unknown_names() -> None:
     )
     assert done.returncode != 0
     assert "unknown load or server: nonsense" in done.stderr
+
+
+def test_bytecode_profile_counts_duoserve_functions() -> None:
+    """bytecodes.py runs a real traced server: the total per request, then the functions
+    that executed the most, duoserve's own among them."""
+    script = BENCH.with_name("bytecodes.py")
+    args = ["--servers", "duoserve", "--loads", "asgi-hello", "--requests", "20", "--top", "10"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    first, *functions = done.stdout.strip().split("\n")
+    name, server, total, unit = first.split()
+    assert (name, server, unit) == ("asgi-hello", "duoserve", "bytecodes/req")
+    assert int(total.replace(",", "")) > 300
+    assert len(functions) == 10
+    assert any("src/duoserve/" in line for line in functions)
