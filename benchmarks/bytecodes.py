@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from instructions import LOADS, _close, _http, _ws, _ws_connect
+from instructions import LOADS, _close, _http, _ws, _ws_connect, plan
 from servers import SERVERS, Server, serving
 
 DEFAULT_SERVERS = "duoserve,uvicorn,uvicorn-wsgi"
@@ -134,18 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(loads) - set(LOADS) | set(wanted) - {s.name for s in SERVERS}
     if unknown:
         raise SystemExit(f"unknown load or server: {', '.join(sorted(unknown))}")
-    for load in loads:
-        interface, _, unit = LOADS[load]
-        for server in SERVERS:
-            if server.name not in wanted or server.interface != interface or server.missing():
-                continue
-            if unit != "req" and server.name.endswith(("-h11", "-wsgi")):
-                continue
-            counts = profile(server, load, args.requests)
-            total = sum(counts.values()) / args.requests
-            print(f"{load:11} {server.name:14} {total:8,.0f} bytecodes/{unit}", flush=True)
-            for where, n in counts.most_common(args.top):
-                print(f"    {n / args.requests:8,.1f}  {where}")
+    for load, server, unit in plan(loads, wanted):
+        counts = profile(server, load, args.requests)
+        total = sum(counts.values()) / args.requests
+        print(f"{load:11} {server.name:14} {total:8,.0f} bytecodes/{unit}", flush=True)
+        for where, n in counts.most_common(args.top):
+            print(f"    {n / args.requests:8,.1f}  {where}")
     return 0
 
 

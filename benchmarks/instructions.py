@@ -22,6 +22,7 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from servers import SERVERS, Server, serving
@@ -126,6 +127,19 @@ def count(server: Server, load: str, units: int, out_dir: Path) -> int:
     return total
 
 
+def plan(loads: list[str], wanted: list[str]) -> Iterator[tuple[str, Server, str]]:
+    """(load, server, unit) for each installed server of the load's interface; the
+    WebSocket and new-connection loads skip the h11 and WSGI variants."""
+    for load in loads:
+        interface, _, unit = LOADS[load]
+        for server in SERVERS:
+            if server.name not in wanted or server.interface != interface or server.missing():
+                continue
+            if unit != "req" and server.name.endswith(("-h11", "-wsgi")):
+                continue
+            yield load, server, unit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default=DEFAULT_SERVERS, help="comma-separated names")
@@ -145,18 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.servers.split(",")
     rows: list[tuple[str, str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for load in loads:
-            interface, _, unit = LOADS[load]
-            for server in SERVERS:
-                if server.name not in wanted or server.interface != interface or server.missing():
-                    continue
-                if unit != "req" and server.name.endswith(("-h11", "-wsgi")):
-                    continue
-                few = count(server, load, args.few, Path(tmp))
-                many = count(server, load, args.many, Path(tmp))
-                per = (many - few) / (args.many - args.few)
-                rows.append((load, server.name, per))
-                print(f"{load:11} {server.name:14} {per:10,.0f} instructions/{unit}", flush=True)
+        for load, server, unit in plan(loads, wanted):
+            few = count(server, load, args.few, Path(tmp))
+            many = count(server, load, args.many, Path(tmp))
+            per = (many - few) / (args.many - args.few)
+            rows.append((load, server.name, per))
+            print(f"{load:11} {server.name:14} {per:10,.0f} instructions/{unit}", flush=True)
     print()
     for load in dict.fromkeys(r[0] for r in rows):
         mine = {name: per for where, name, per in rows if where == load}
