@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from .config import Config
+from .http.framing import remember
 from .thread_pool import ThreadPool, call_async, post_last
 from .types import Environ, ExcInfo, Headers, Message, Receive, Scope, Send, WSGIApp
 from .wsgi_environ import ErrorStream, build_environ
@@ -271,9 +272,7 @@ def _check_headers(
         return _check_header_list(headers)
     if known is None:
         known = _check_header_list(headers)
-        if len(seen) >= _CHECKED_MAX:
-            seen.clear()
-        seen[key] = known
+        remember(seen, key, known, _CHECKED_MAX)
     return list(known)
 
 

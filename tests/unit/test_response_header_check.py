@@ -110,3 +110,17 @@ def test_cache_takes_unhashable_pairs_and_never_keeps_refusals() -> None:
     writer = ResponseWriter(b"GET", "1.1", True)
     assert b"connection: close" in writer.head(200, [(b"connection", b"close")], [], cache=cache)
     assert not writer.keep_alive  # the cached block still closes the connection
+
+
+def test_heads_that_cannot_recur_are_built_but_not_kept() -> None:
+    """reuse=False (a request id in the defaults): the header list is still looked up, the
+    head is the fresh one, and the map of heads is left to the heads that do recur."""
+    cache = HeaderCache()
+    headers = [(b"content-length", b"2")]
+    for n in range(3):
+        defaults = [(b"x-request-id", b"%d" % n)]
+        fresh = ResponseWriter(b"GET", "1.1", True).head(200, headers, defaults)
+        writer = ResponseWriter(b"GET", "1.1", True)
+        assert writer.head(200, headers, defaults, cache=cache, reuse=False) == fresh
+    assert cache._heads == {}
+    assert len(cache._blocks) == 1

@@ -235,8 +235,9 @@ class HTTPCycle:
         if ctx.stopping:
             writer.keep_alive = False  # tell the client this connection ends here
         defaults = ctx.default_headers()
-        if self.request_id is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
-            defaults.append((_REQUEST_ID, self.request_id))
+        rid = self.request_id
+        if rid is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
+            defaults.append((_REQUEST_ID, rid))
         # http.response.trailers: chunked framing, when the client said it takes trailers.
         takes_trailers = False
         if message.get("trailers", False):
@@ -244,7 +245,12 @@ class HTTPCycle:
             takes_trailers = self._client_takes_trailers()
         try:
             head = writer.head(
-                status, headers, defaults, chunked=takes_trailers, cache=ctx.header_cache
+                status,
+                headers,
+                defaults,
+                chunked=takes_trailers,
+                cache=ctx.header_cache,
+                reuse=rid is None,  # a head with a request id in it never recurs
             )
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None

@@ -8,7 +8,7 @@ import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import ProtocolError
 from ..types import Headers
@@ -187,6 +187,18 @@ def check_headers(headers: Headers) -> HeaderBlock:
     return HeaderBlock(block, length, chunked, close, has_server, has_date)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(memo: dict[K, V], key: K, value: V, size: int) -> None:
+    """memo[key] = value, emptying `memo` first once it holds `size` entries: bounded, and
+    cheaper than tracking use (the entries that recur are back at once)."""
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
+
+
 class HeaderCache:
     """Checked header lists of recent responses, and the heads built from them: apps send
     the same headers again and again. One per server; bounded (each map emptied when
@@ -204,9 +216,7 @@ class HeaderCache:
         return self._heads.get(key)
 
     def keep_head(self, key: tuple[Any, ...], value: tuple[bytes, Framing, int, bool]) -> None:
-        if len(self._heads) >= self._size:
-            self._heads.clear()
-        self._heads[key] = value
+        remember(self._heads, key, value, self._size)
 
     def checked(self, headers: Headers) -> HeaderBlock:
         try:
@@ -216,9 +226,7 @@ class HeaderCache:
             return check_headers(headers)
         if block is None:
             block = check_headers(key)  # type: ignore[arg-type]
-            if len(self._blocks) >= self._size:
-                self._blocks.clear()
-            self._blocks[key] = block
+            remember(self._blocks, key, block, self._size)
         return block
 
 
@@ -247,19 +255,23 @@ class ResponseWriter:
         chunked_ok: bool = True,
         chunked: bool = False,
         cache: HeaderCache | None = None,
+        reuse: bool = True,
     ) -> bytes:
         """Status line and headers; picks the framing. `defaults` (Server, Date) are sent
         unless the app set a header of the same name. `chunked` asks for chunked framing
         on HTTP/1.1 even with a Content-Length (a response that will carry trailers). With
         a `cache`, header lists seen before are not checked again, and a head built before
         for the same status, headers, request and defaults (Date changes once a second) is
-        reused as it is."""
+        reused as it is, unless `reuse` is false (a head that cannot recur, such as one
+        carrying a request id, would only push the others out)."""
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
         if cache is None:
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
         block = cache.checked(headers)
+        if not reuse:
+            return self._head(status, block, defaults, chunked_ok, chunked)
         key: tuple[Any, ...] = (block, status, self.http_version, self.method, self.keep_alive)
         key += (chunked_ok, chunked, *defaults)
         known = cache.head(key)
