@@ -66,6 +66,9 @@ BAD_REQUESTS = [
         400,
         id="bad-chunk-size",
     ),
+    pytest.param(b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="target-form"),
+    pytest.param(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, id="asterisk-not-options"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400, id="control-in-value"),
 ]
 
 
@@ -92,6 +95,20 @@ async def test_oversize_head_in_small_pieces() -> None:
                     break
             data = await read_until(stream, b"\r\n\r\n")
     assert status_of(data) == 431
+
+
+@pytest.mark.parametrize(
+    "start", [b"G(T", b"\x16\x03\x01\x00\xa5\x01", b"GET /\x80", b"GET / HTTP/1.1\r\nX: \x00"]
+)
+async def test_bytes_that_cannot_begin_a_request_are_refused_at_once(start: bytes) -> None:
+    """Not held until the head timeout (10 s by default): the answer comes while the
+    connection is still open and nothing more has been sent."""
+    async with running_server(hello) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(start)
+            data = await read_until(stream, b"\r\n\r\n", timeout=2)
+        assert status_of(data) == 400
 
 
 async def test_request_line_too_long_without_newline() -> None:

@@ -16,8 +16,9 @@ from duoserve.errors import ProtocolError
 from duoserve.http.codec import H1Codec
 from duoserve.http.events import Body, EndOfRequest, RequestHead, Signal
 from duoserve.http.h11_codec import H11Codec
+from duoserve.http.httptools_codec import HttptoolsCodec
 
-CODECS: dict[str, Callable[[Config], H1Codec]] = {"h11": H11Codec}
+CODECS: dict[str, Callable[[Config], H1Codec]] = {"h11": H11Codec, "httptools": HttptoolsCodec}
 
 # Small limits so that the limit cases stay short.
 LIMITS = {
@@ -108,6 +109,18 @@ VALID: dict[str, tuple[bytes, list[Parsed]]] = {
         [Parsed(b"GET", b"/", b"x=1")],
     ),
     "asterisk-form": (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", [Parsed(b"OPTIONS", b"*")]),
+    "authority-form with CONNECT": (
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        [Parsed(b"CONNECT", b"example.com:443")],
+    ),
+    "absolute-form with another scheme and a port": (
+        b"OPTIONS coap+tcp://h:5683/a?b HTTP/1.1\r\nHost: h\r\n\r\n",
+        [Parsed(b"OPTIONS", b"/a", b"b")],
+    ),
+    "HTAB and obs-text in a value": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\tb \x80\xff\r\n\r\n",
+        [Parsed(b"GET", b"/", headers=((b"host", b"x"), (b"x", b"a\tb \x80\xff")))],
+    ),
     "empty lines before the request line are ignored": (
         b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
         [GET],
@@ -170,6 +183,27 @@ INVALID: dict[str, tuple[bytes, int]] = {
     "continuation line first": (b"GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400),
     "NUL in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
     "bare CR in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400),
+    # Request-target forms (RFC 9112 §3.2).
+    "target neither origin- nor absolute-form": (b"GET a/b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "target a bare word": (b"GET index.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "absolute-form without an authority": (b"GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "absolute-form without a scheme": (b"GET ://h/a HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "scheme starting with a digit": (b"GET 1http://h/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "asterisk-form with GET": (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "authority-form with GET": (b"GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "CONNECT with origin-form": (b"CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "CONNECT without a port": (b"CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "CONNECT with absolute-form": (b"CONNECT http://h:80/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    # Control characters in field values (RFC 9110 §5.5): only HTAB is allowed.
+    "SOH in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400),
+    "DEL in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n", 400),
+    "ESC in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: \x1b[31m\r\n\r\n", 400),
+    "vertical tab in a value": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x0bb\r\n\r\n", 400),
+    "form feed in the Host value": (b"GET / HTTP/1.1\r\nHost: x\x0c\r\n\r\n", 400),
+    "control character in an obs-fold": (
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n \x02b\r\n\r\n",
+        400,
+    ),
     "both Content-Length and Transfer-Encoding": (
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -302,6 +336,60 @@ def test_invalid_requests_get_one_status_however_split(
             list(parse(codec, pieces))
         assert caught.value.status == status, (way, caught.value.detail)
         assert codec.keep_alive is False, way  # the connection closes after the answer
+
+
+# Bytes that can no longer begin a valid head: refused as soon as they arrive, not at the
+# head timeout. Each is an unfinished head; the codec must answer without more data.
+DOOMED: dict[str, bytes] = {
+    "a byte outside the token set in the method": b"G(",
+    "a TLS ClientHello on the cleartext port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    "a space before the method": b" GET",
+    "two spaces after the method": b"GET  ",
+    "a tab in the target": b"GET /a\tb",
+    "a non-ASCII byte in the target": b"GET /caf\xc3",
+    "something other than HTTP/ after the target": b"GET / XTTP",
+    "a lower-case version": b"GET / http/",
+    "a letter in the version": b"GET / HTTP/1.x",
+    "a space after the version": b"GET / HTTP/1.1 ",
+    "a control character in an unfinished header": b"GET / HTTP/1.1\r\nHost: x\r\nX: \x01",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOOMED))
+def test_a_head_that_cannot_become_valid_is_refused_at_once(
+    name: str, make: Callable[[], H1Codec]
+) -> None:
+    raw = DOOMED[name]
+    for way, pieces in splits(raw).items():
+        codec = make()
+        with pytest.raises(ProtocolError) as caught:
+            for piece in pieces:
+                codec.receive_data(piece)
+                while codec.next_event() is not Signal.NEED_DATA:
+                    pass
+        assert caught.value.status == 400, way
+        assert codec.keep_alive is False, way
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"\r",
+        b"G",
+        b"GET",
+        b"GET ",
+        b"GET /a",
+        b"GET /a ",
+        b"GET /a HTTP/",
+        b"GET /a HTTP/1.1\r",
+        b"M-SEARCH * HTTP/1.1",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\tb",
+    ],
+)
+def test_a_valid_unfinished_head_waits_for_more(prefix: bytes, make: Callable[[], H1Codec]) -> None:
+    codec = make()
+    codec.receive_data(prefix)
+    assert codec.next_event() is Signal.NEED_DATA
 
 
 def test_eof_inside_a_head_is_a_400(make: Callable[[], H1Codec]) -> None:

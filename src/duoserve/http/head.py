@@ -16,6 +16,23 @@ _VERSION = re.compile(rb" HTTP/(\d+)\.(\d+)$")
 _HOST = re.compile(
     rb"^(?:\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$"
 )
+# RFC 9110 §5.5: field values are VCHAR, obs-text, SP and HTAB; CR and LF only end lines.
+# Nothing else in a head may be a control character either (method, target, names).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+find_control = _CONTROL.search
+# Every prefix of a request line (RFC 9112 §3): method SP request-target SP HTTP/x.y, where
+# the method is a token and the target visible ASCII. A line that has stopped matching can
+# never become valid, so it is refused at once instead of waiting for the rest.
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_LINE_PREFIX = re.compile(
+    rb"\r|"
+    + _TCHAR
+    + rb"+(?: (?:[\x21-\x7e]+(?: (?:H(?:T(?:T(?:P(?:/(?:\d+(?:\.(?:\d+\r?)?)?)?)?)?)?)?)?)?)?)?"
+)
+# RFC 9112 §3.2.2 absolute-form: a scheme and a non-empty authority (path and query follow).
+_ABSOLUTE = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://[A-Za-z0-9\-._~!$&'()*+,;=%:@\[\]]+")
+# RFC 9112 §3.2.3 authority-form (CONNECT only): host and port, nothing else.
+_AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):[0-9]+")
 
 
 class HeadLimits:
@@ -43,18 +60,22 @@ def find_head(buf: bytearray, eof: bool, limits: HeadLimits) -> int | Signal:
     if not buf:
         return Signal.CLOSED if eof else Signal.NEED_DATA
     line_end = buf.find(b"\n")
-    if line_end == -1:
-        if len(buf) > limits.line:
+    if line_end == -1 or line_end > limits.line:
+        # The same bytes are judged whatever the reads were: the first `line + 1` of them.
+        scanned = min(len(buf) if line_end == -1 else line_end, limits.line + 1)
+        if not _LINE_PREFIX.fullmatch(buf, 0, scanned):
+            raise ProtocolError(400, "malformed request line")
+        if scanned > limits.line:
             raise ProtocolError(414, "request line too long")
         if eof:
             raise ProtocolError(400, "connection closed inside the request line")
         return Signal.NEED_DATA
-    if line_end > limits.line:
-        raise ProtocolError(414, "request line too long")
     version = _VERSION.search(bytes(buf[:line_end]).rstrip(b"\r"))
     if version is not None and version.group(1) != b"1":
         raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
     end = _head_end(buf, line_end)
+    if _CONTROL.search(buf, 0, min(len(buf) if end == -1 else end, limits.head + 1)):
+        raise ProtocolError(400, "control character in the request head")
     if end == -1:
         if len(buf) > limits.head:
             raise ProtocolError(431, "request head too large")
@@ -125,16 +146,8 @@ def build_head(
         upgrade = None
 
     path = target
-    if not target.startswith(b"/"):
-        # absolute-form (RFC 9112 §3.2.2): the app sees path and query, not the URL.
-        scheme_end = target.find(b"://")
-        if scheme_end != -1:
-            slash = target.find(b"/", scheme_end + 3)
-            query_mark = target.find(b"?", scheme_end + 3)
-            if slash == -1 or (query_mark != -1 and query_mark < slash):
-                path = b"/" + (target[query_mark:] if query_mark != -1 else b"")
-            else:
-                path = target[slash:]
+    if not target.startswith(b"/") or method == b"CONNECT":
+        path = _path_of_other_form(method, target)
     path, _, query = path.partition(b"?")
     fragment = query.find(b"#")
     if fragment != -1:
@@ -152,3 +165,25 @@ def build_head(
         content_length=content_length,
         chunked=chunked,
     )
+
+
+def _path_of_other_form(method: bytes, target: bytes) -> bytes:
+    """The path (and query) the app sees for a target that is not plain origin-form, after
+    the rules of RFC 9112 §3.2: CONNECT takes authority-form alone; asterisk-form is only
+    for OPTIONS; anything else must be an absolute URI, whose path and query the app gets."""
+    if method == b"CONNECT":
+        if not _AUTHORITY.fullmatch(target):
+            raise ProtocolError(400, "CONNECT needs an authority-form target (host:port)")
+        return target
+    if target == b"*":
+        if method != b"OPTIONS":
+            raise ProtocolError(400, "the asterisk-form target is only for OPTIONS")
+        return target
+    if not _ABSOLUTE.match(target):
+        raise ProtocolError(400, "invalid request target")
+    after_scheme = target.find(b"://") + 3
+    slash = target.find(b"/", after_scheme)
+    query_mark = target.find(b"?", after_scheme)
+    if slash == -1 or (query_mark != -1 and query_mark < slash):
+        return b"/" + (target[query_mark:] if query_mark != -1 else b"")
+    return target[slash:]

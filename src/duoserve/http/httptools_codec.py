@@ -14,7 +14,7 @@ from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from .framing import ResponseSide
 from .h11_codec import H11Codec
-from .head import HeadLimits, build_head, find_head
+from .head import HeadLimits, build_head, find_control, find_head
 
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
@@ -137,6 +137,7 @@ class HttptoolsCodec(ResponseSide):
             or end > self._small_head
             or buf[0] in _EOL
             or buf.count(b"\n", 0, end) - 2 > self._limits.fields
+            or find_control(buf, 0, end)  # find_head then refuses it
         ):
             try:
                 found = find_head(buf, self._eof, self._limits)
