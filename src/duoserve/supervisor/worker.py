@@ -75,7 +75,9 @@ class Channel:
 
 
 class _Counter:
-    """The app, counting the requests and WebSocket sessions it is given (--max-requests)."""
+    """The app, counting the requests and WebSocket sessions it is given (--max-requests).
+    Only there when --max-requests is set: otherwise nobody reads the count, and the
+    wrapper would cost every request a call and a coroutine."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -127,8 +129,10 @@ async def _serve(
     channel: Channel,
     parent: int,
 ) -> None:
-    counter = _Counter(app)
-    server = Server(config, counter, sockets=sockets, websocket_enabled=loaded.interface != "wsgi")
+    counter = _Counter(app) if config.max_requests else None
+    server = Server(
+        config, counter or app, sockets=sockets, websocket_enabled=loaded.interface != "wsgi"
+    )
     async with anyio.create_task_group() as tg:
         await tg.start(_stop_on_sigterm, server)
         tg.start_soon(_heartbeat, config, counter, server, channel, parent)
@@ -153,12 +157,13 @@ async def _stop_on_sigterm(
 
 
 async def _heartbeat(
-    config: Config, counter: _Counter, server: Server, channel: Channel, parent: int
+    config: Config, counter: _Counter | None, server: Server, channel: Channel, parent: int
 ) -> None:
     """Runs on the event loop, so a missing heartbeat means a blocked loop (the watchdog)."""
     interval = min(1.0, config.timeout_worker / 4) if config.timeout_worker else 1.0
     while True:
-        alive = channel.send("hb", f"{counter.count} {_rss()}")
+        served = counter.count if counter is not None else 0
+        alive = channel.send("hb", f"{served} {_rss()}")
         if not alive or os.getppid() != parent:
             server.shutdown()  # orphaned: drain and exit rather than serve unsupervised
             return
