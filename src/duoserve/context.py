@@ -73,6 +73,9 @@ class ServerContext:
     tls: TLSSetup | None = None
     per_ip: dict[str, int] = field(default_factory=dict)
     access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
+    # default_headers(): the list of the current second and the Date value it was built for.
+    _defaults: Headers = field(init=False, default_factory=list)
+    _defaults_date: bytes = field(init=False, default=b"")
 
     def __post_init__(self) -> None:
         if self.config.access_log:
@@ -81,12 +84,18 @@ class ServerContext:
             self.access = AccessLog(self.config, self.access_log, self.app)
 
     def default_headers(self) -> Headers:
-        """Server and Date headers for a response, per the settings."""
+        """Server and Date headers for a response, per the settings: one list a second,
+        shared by every response in it, so a caller that adds to it makes a copy first."""
+        date = self.date_clock.value()
+        if date is self._defaults_date:
+            return self._defaults
         headers: Headers = []
         if self.config.server_header:
             headers.append((b"server", b"duoserve"))
         if self.config.date_header:
-            headers.append((b"date", self.date_clock.value()))
+            headers.append((b"date", date))
+        self._defaults = headers
+        self._defaults_date = date
         return headers
 
     def begin_shutdown(self) -> None:

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -87,3 +88,23 @@ async def test_server_and_date_headers_can_be_turned_off() -> None:
         async with httpx.AsyncClient() as client:
             response = await client.get(srv.url)
     assert "server" not in response.headers and "date" not in response.headers
+
+
+async def test_default_headers_are_per_response() -> None:
+    """Server and Date are built once a second and shared: a request id added to one
+    response must not show up in the next, and Date moves on with the clock."""
+    async with running_server(echo_addresses, request_id=True) as srv:
+        async with httpx.AsyncClient() as client:
+            ids = []
+            for n in range(3):
+                response = await client.get(srv.url, headers={"x-request-id": f"req-{n}"})
+                assert response.headers.get_list("x-request-id") == [f"req-{n}"]
+                assert response.headers.get_list("server") == ["duoserve"]
+                ids.append(response.headers["x-request-id"])
+            first_date = response.headers["date"]
+            await anyio.sleep(1.1)
+            later = await client.get(srv.url)
+    assert ids == ["req-0", "req-1", "req-2"]
+    assert later.headers.get_list("date") != [first_date]
+    assert len(later.headers.get_list("date")) == 1
+    assert later.headers.get_list("x-request-id") != ids[-1:]

@@ -237,7 +237,7 @@ class HTTPCycle:
         defaults = ctx.default_headers()
         rid = self.request_id
         if rid is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
-            defaults.append((_REQUEST_ID, rid))
+            defaults = [*defaults, (_REQUEST_ID, rid)]  # the shared list stays as it is
         # http.response.trailers: chunked framing, when the client said it takes trailers.
         takes_trailers = False
         if message.get("trailers", False):
