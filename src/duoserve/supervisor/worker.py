@@ -131,7 +131,10 @@ async def _serve(
 ) -> None:
     counter = _Counter(app) if config.max_requests else None
     server = Server(
-        config, counter or app, sockets=sockets, websocket_enabled=loaded.interface != "wsgi"
+        config,
+        app if counter is None else counter,
+        sockets=sockets,
+        websocket_enabled=loaded.interface != "wsgi",
     )
     async with anyio.create_task_group() as tg:
         await tg.start(_stop_on_sigterm, server)
