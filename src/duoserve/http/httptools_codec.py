@@ -20,6 +20,17 @@ from .head import HeadLimits, build_head, find_control, find_head
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
 _EOL = (0x0D, 0x0A)
+# The common head in one match: origin-form target, HTTP/1.0 or 1.1, CRLF lines, single
+# spaces, field names that are tokens and values of VCHAR/obs-text with inner SP/HTAB
+# (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in it. Group 4 is the
+# field block, each name preceded by "\n". Anything else takes the llhttp path below.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_VALUE = rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?"
+_SIMPLE = re.compile(
+    rb"(" + _TOKEN + rb") (/[\x21-\x7e]*) HTTP/1\.([01])\r"
+    rb"(\n(?:" + _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n)*)\r\n"
+)
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
 
 
 class HttptoolsCodec(ResponseSide):
@@ -129,6 +140,35 @@ class HttptoolsCodec(ResponseSide):
         buf = self._buf
         if not buf:
             return Signal.CLOSED if self._eof else Signal.NEED_DATA
+        # Fastest path: a plain head without a body or an upgrade, matched by one regex.
+        simple = _SIMPLE.match(buf)
+        if simple is not None and (end := simple.end()) <= self._small_head:
+            method, target, minor, block = simple.groups()
+            low = block.lower()
+            if (
+                b"\ncontent-length:" not in low
+                and b"\ntransfer-encoding:" not in low
+                and b"\nupgrade:" not in low
+            ):
+                simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
+                if len(simple_fields) <= self._limits.fields:
+                    version = "1.1" if minor == b"1" else "1.0"
+                    try:
+                        request = build_head(method, target, version, simple_fields, self._limits)
+                    except ProtocolError:
+                        self.keep_alive = False
+                        raise
+                    if end == len(buf):
+                        buf.clear()
+                    else:
+                        del buf[:end]
+                    self._in_request = True
+                    self._ended = False
+                    self._length = self._remaining = 0
+                    self.keep_alive = request.keep_alive
+                    self._method = method
+                    self._version = version
+                    return request
         # Fast path: a CRLF head well inside every limit, not preceded by empty lines (llhttp
         # refuses anything else that find_head would let through, and h11 then decides).
         end = buf.find(b"\r\n\r\n") + 4
@@ -160,7 +200,7 @@ class HttptoolsCodec(ResponseSide):
             self._parser = None
             return self._delegate()
         target = self._target
-        method: bytes = parser.get_method()
+        method = parser.get_method()
         line_end = head.find(b"\n")
         if (
             # one space each side of the target, then HTTP/x.y
