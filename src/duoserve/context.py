@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -76,6 +77,7 @@ class ServerContext:
     # default_headers(): the list of the current second and the Date value it was built for.
     _defaults: Headers = field(init=False, default_factory=list)
     _defaults_date: bytes = field(init=False, default=b"")
+    _defaults_second: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         if self.config.access_log:
@@ -86,6 +88,10 @@ class ServerContext:
     def default_headers(self) -> Headers:
         """Server and Date headers for a response, per the settings: one list a second,
         shared by every response in it, so a caller that adds to it makes a copy first."""
+        now = int(time())
+        if now == self._defaults_second:
+            return self._defaults
+        self._defaults_second = now
         date = self.date_clock.value()
         if date is self._defaults_date:
             return self._defaults

@@ -202,18 +202,25 @@ def remember(memo: dict[K, V], key: K, value: V, size: int) -> None:
 class HeaderCache:
     """Checked header lists of recent responses, and the heads built from them: apps send
     the same headers again and again. One per server; bounded (each map emptied when
-    full)."""
+    full). Heads embed the default headers (Date changes once a second), so they are
+    forgotten whenever a new defaults list is in use."""
 
-    __slots__ = ("_blocks", "_heads", "_size")
+    __slots__ = ("_blocks", "_defaults", "_heads", "_size")
 
     def __init__(self, size: int = 256) -> None:
         self._blocks: dict[Any, HeaderBlock] = {}
-        # Whole response heads by everything they depend on (the Date value among them).
+        # Whole response heads by status, request, framing choices and header pairs.
         self._heads: dict[tuple[Any, ...], tuple[bytes, Framing, int, bool]] = {}
+        self._defaults: Headers | None = None
         self._size = size
 
-    def head(self, key: tuple[Any, ...]) -> tuple[bytes, Framing, int, bool] | None:
-        return self._heads.get(key)
+    def head(
+        self, key: tuple[Any, ...], defaults: Headers
+    ) -> tuple[bytes, Framing, int, bool] | None:
+        if defaults is not self._defaults:
+            self._heads.clear()
+            self._defaults = defaults
+        return self._heads.get(key)  # hashes the key: TypeError for unhashable pairs
 
     def keep_head(self, key: tuple[Any, ...], value: tuple[bytes, Framing, int, bool]) -> None:
         remember(self._heads, key, value, self._size)
@@ -269,16 +276,25 @@ class ResponseWriter:
         self.status = status
         if cache is None:
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
-        block = cache.checked(headers)
         if not reuse:
-            return self._head(status, block, defaults, chunked_ok, chunked)
-        key: tuple[Any, ...] = (block, status, self.http_version, self.method, self.keep_alive)
-        key += (chunked_ok, chunked, *defaults)
-        known = cache.head(key)
+            return self._head(status, cache.checked(headers), defaults, chunked_ok, chunked)
+        key = (
+            status,
+            self.method,
+            self.http_version,
+            self.keep_alive,
+            chunked_ok,
+            chunked,
+            *headers,
+        )
+        try:
+            known = cache.head(key, defaults)
+        except TypeError:  # unhashable pairs (lists): built every time
+            return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
         if known is not None:
             head, self.framing, self._remaining, self.keep_alive = known
             return head
-        head = self._head(status, block, defaults, chunked_ok, chunked)
+        head = self._head(status, cache.checked(headers), defaults, chunked_ok, chunked)
         cache.keep_head(key, (head, self.framing, self._remaining, self.keep_alive))
         return head
 
