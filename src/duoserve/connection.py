@@ -20,7 +20,15 @@ from .http.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from .http.framing import error_response
 from .proxy import resolve_proxy
 from .request_id import request_id
-from .transports import close_now, receive_idle, send_file, send_within
+from .transports import (
+    HEAD_TIMED_OUT,
+    IDLE_ENDED,
+    close_now,
+    head_reader,
+    receive_idle,
+    send_file,
+    sender,
+)
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
@@ -51,8 +59,10 @@ class HTTPConnection:
         "ctx",
         "error_sent",
         "info",
+        "next_head",
         "peer",
         "peer_gone",
+        "send_within",
         "stream",
         "unread_input",
         "write_failed",
@@ -69,26 +79,54 @@ class HTTPConnection:
         self.write_failed = False
         self.error_sent = False  # close with a lingering read so the client sees the error
         self.unread_input = False  # the app answered before the body arrived: linger too
+        self.next_head = head_reader(stream)  # parses heads as they arrive, where it can
+        self.send_within = sender(stream)
 
     async def run(self) -> None:
         first = True
         ctx = self.ctx
+        codec = self.codec
+        trusted = ctx.trusted if self.config.proxy_headers else None
+        # Assembled once: the plain path when no per-request feature is on.
+        config = self.config
+        serve = self._serve
+        if not (config.limit_concurrency or config.request_id or ctx.access is not None):
+            serve = self._serve_plain
+        next_head = self.next_head
+        head_timeout = config.timeout_request_head
         while True:
-            head = await self._read_head(first)
-            first = False
-            if head is None:
+            try:
+                if next_head is not None and not codec.buffered and not ctx.stopping:
+                    # The usual wait between requests, parsed as the bytes arrive.
+                    if first:
+                        event = await next_head(codec, head_timeout, head_timeout, ctx.fresh)
+                    else:
+                        timeout = config.timeout_keep_alive
+                        event = await next_head(codec, timeout, head_timeout, ctx.idle)
+                    if event is HEAD_TIMED_OUT:
+                        raise ProtocolError(408, "request head not received in time")
+                else:
+                    event = codec.next_event()
+                    if event is Signal.NEED_DATA:
+                        event = await self._wait_for_head(first)
+            except ProtocolError as exc:
+                self.log_bad_request(exc)
+                await self.send_error(exc.status, exc.detail)
                 return
-            info = self.info
-            if ctx.trusted is not None and self.config.proxy_headers:
-                info = resolve_proxy(info, head.headers, ctx.trusted)
-            if head.upgrade == b"websocket" and ctx.websocket_enabled:
+            if type(event) is not RequestHead:
+                return
+            first = False
+            info = (
+                self.info if trusted is None else resolve_proxy(self.info, event.headers, trusted)
+            )
+            if event.upgrade == b"websocket" and ctx.websocket_enabled:
                 from .websocket.session import serve_websocket
 
-                await serve_websocket(self.stream, self.codec, head, info, ctx)
+                await serve_websocket(self.stream, codec, event, info, ctx)
                 return
-            if not await self._serve(head, info) or ctx.stopping:
+            if not await serve(event, info) or ctx.stopping:
                 return
-            self.codec.start_next_cycle()
+            codec.start_next_cycle()
 
     # -- reading -------------------------------------------------------------------------
     async def recv(self) -> bytes:
@@ -98,17 +136,6 @@ class HTTPConnection:
         except (anyio.EndOfStream, *_STREAM_ERRORS):
             self.peer_gone = True
             return b""
-
-    async def _read_head(self, first: bool) -> RequestHead | None:
-        try:
-            event = self.codec.next_event()
-            if event is Signal.NEED_DATA:
-                event = await self._wait_for_head(first)
-        except ProtocolError as exc:
-            self.log_bad_request(exc)
-            await self.send_error(exc.status, exc.detail)
-            return None
-        return event if isinstance(event, RequestHead) else None
 
     async def _wait_for_head(self, first: bool) -> CodecEvent:
         """Idle until a request starts (keep-alive timeout, or the head timeout on a new
@@ -127,6 +154,16 @@ class HTTPConnection:
             else:
                 timeout = config.timeout_keep_alive
                 waiting = ctx.idle
+            next_head = self.next_head
+            if next_head is not None:
+                event = await next_head(codec, timeout, config.timeout_request_head, waiting)
+                if event is IDLE_ENDED:
+                    return Signal.CLOSED
+                if event is HEAD_TIMED_OUT:
+                    raise ProtocolError(408, "request head not received in time")
+                if event is Signal.CLOSED:
+                    self.peer_gone = True
+                return event  # type: ignore[no-any-return]
             try:
                 data = await receive_idle(self.stream, _READ_SIZE, timeout, waiting)
             except (anyio.EndOfStream, *_STREAM_ERRORS):
@@ -147,6 +184,15 @@ class HTTPConnection:
         raise ProtocolError(408, "request head not received in time")
 
     # -- one request -------------------------------------------------------------------------
+    async def _serve_plain(self, head: RequestHead, info: ConnInfo) -> bool:
+        """_serve() when no request limit, request id or access log is on: the same steps
+        with none of their per-request work."""
+        cycle = HTTPCycle(self, head)
+        await cycle.run(self.ctx.app, http_scope(head, info, self.config, self.ctx.lifespan_state))
+        return self._reusable(cycle) and (
+            cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
+        )
+
     async def _serve(self, head: RequestHead, info: ConnInfo) -> bool:
         """Run the app for one request; True when the connection may carry another."""
         ctx = self.ctx
@@ -174,6 +220,13 @@ class HTTPConnection:
             assert access is not None
             duration = time.perf_counter() - start
             access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
+        return self._reusable(cycle) and (
+            cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
+        )
+
+    def _reusable(self, cycle: HTTPCycle) -> bool:
+        """Whether the connection may carry another request once the rest of this one's
+        body (if any) is skipped."""
         writer = cycle.writer
         return (
             writer is not None
@@ -181,7 +234,6 @@ class HTTPConnection:
             and cycle.response_complete
             and not self.peer_gone
             and not self.write_failed
-            and await self._skip_unread_body(cycle)
         )
 
     async def _skip_unread_body(self, cycle: HTTPCycle) -> bool:
@@ -190,8 +242,6 @@ class HTTPConnection:
         (a client that sent it just after the head; closing instead would race with the
         client reusing the connection). A client still waiting for 100 Continue, or a
         larger or slower body, gets the connection closed (with a lingering read)."""
-        if cycle.body_complete:
-            return True
         if cycle.head.expect_continue and not cycle.sent_100:
             self.unread_input = True
             return False
@@ -230,7 +280,7 @@ class HTTPConnection:
         if self.write_failed:
             raise ClientDisconnected("the client has disconnected")
         try:
-            await send_within(self.stream, data, self.config.timeout_io)
+            await self.send_within(data, self.config.timeout_io)
         except TimeoutError:
             self.write_failed = True
             raise ClientDisconnected("the client stopped reading the response") from None

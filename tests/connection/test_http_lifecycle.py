@@ -50,6 +50,61 @@ async def test_slow_head_gets_408() -> None:
     assert data.startswith(b"HTTP/1.1 408 ")
 
 
+async def test_head_timeout_runs_from_the_first_bytes_of_a_head() -> None:
+    """Between requests the keep-alive timeout applies; once a head has begun, it must be
+    complete within timeout_request_head (the lean stream switches its one timer when
+    the first bytes arrive)."""
+    async with running_server(hello, timeout_keep_alive=30, timeout_request_head=0.4) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await read_until(stream, b"ok")
+            await anyio.sleep(0.6)  # idle longer than the head timeout: still open
+            started = anyio.current_time()
+            await stream.send(b"GET / HT")
+            with anyio.fail_after(3):
+                data = await read_all(stream, timeout=3)
+            waited = anyio.current_time() - started
+    assert data.startswith(b"HTTP/1.1 408 ")
+    assert 0.3 < waited < 2.5
+
+
+async def test_head_in_pieces_is_served() -> None:
+    """A head split over several reads is put together wherever the splits fall."""
+    async with running_server(hello) as srv:
+        stream = await srv.connect()
+        async with stream:
+            for piece in (b"GE", b"T / HTTP/1.1\r", b"\nHost: x\r\n", b"\r\n"):
+                await stream.send(piece)
+                await anyio.sleep(0.05)
+            with anyio.fail_after(3):
+                data = await read_until(stream, b"ok")
+    assert data.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_request_sent_during_a_response_is_served_next() -> None:
+    """Bytes of the next request that arrive while the app runs are kept and parsed
+    when the connection waits for its next head."""
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await anyio.sleep(0.3)
+        await hello(scope, receive, send)
+
+    async with running_server(slow) as srv:
+        stream = await srv.connect()
+        async with stream:
+            await stream.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            await anyio.sleep(0.1)
+            await stream.send(b"GET /2 HTTP/1.1\r\nHost: x\r\n")
+            await anyio.sleep(0.05)
+            await stream.send(b"\r\n")
+            data = b""
+            with anyio.fail_after(5):
+                while data.count(b"\r\n\r\nok") < 2:
+                    data += await stream.receive()
+    assert data.count(b"HTTP/1.1 200 ") == 2
+
+
 async def test_connection_without_any_bytes_is_closed_after_head_timeout() -> None:
     async with running_server(hello, timeout_request_head=0.3) as srv:
         stream = await srv.connect()

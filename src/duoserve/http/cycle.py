@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..connection import HTTPConnection
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+_END = EndOfRequest()
 _FILE_CHUNK = 256 * 1024
 _REQUEST_ID = b"x-request-id"
 # Bounds on what one response may send besides its body.
@@ -30,44 +31,30 @@ class HTTPCycle:
     """Serves one request to an ASGI app. The socket is read only from `receive()`, so an
     app that does not read the body applies back-pressure to the client."""
 
-    __slots__ = (
-        "_body_ended",
-        "_disconnect_scope",
-        "_early_hints",
-        "_head_bytes",
-        "_pending",
-        "_trailers",
-        "body_bytes",
-        "body_complete",
-        "body_error",
-        "codec",
-        "conn",
-        "head",
-        "request_id",
-        "response_complete",
-        "sent_100",
-        "status",
-        "writer",
-    )
+    # Per-request state starts as these class defaults: a cycle is made for every request,
+    # and only what differs from them is stored (no __slots__, on purpose).
+    writer: ResponseWriter | None = None
+    _head_bytes: bytes | None = None  # held back to go out with the first body part
+    _disconnect_scope: anyio.CancelScope | None = None
+    body_complete = False
+    body_error: ProtocolError | None = None
+    response_complete = False
+    sent_100 = False
+    status = 0
+    body_bytes = 0
+    request_id: bytes | None = None  # --request-id: echoed in the response
+    _trailers: Headers | None = None  # collected when the app announced trailers
+    _body_ended = False
+    _early_hints = 0
 
     def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
         self.conn = conn
         self.codec = conn.codec
         self.head = head
-        self.writer: ResponseWriter | None = None
-        self._head_bytes: bytes | None = None  # held back to go out with the first body part
-        self._pending: Body | EndOfRequest | None = None
-        self._disconnect_scope: anyio.CancelScope | None = None
-        self.body_complete = False
-        self.body_error: ProtocolError | None = None
-        self.response_complete = False
-        self.sent_100 = False
-        self.status = 0
-        self.body_bytes = 0
-        self.request_id: bytes | None = None  # --request-id: echoed in the response
-        self._trailers: Headers | None = None  # collected when the app announced trailers
-        self._body_ended = False
-        self._early_hints = 0
+        # A request whose head promises no body is complete as it is: the codec is not
+        # asked for body events (the first receive() gets the empty request message).
+        self.bodyless = bodyless = not (head.chunked or head.content_length)
+        self._pending: Body | EndOfRequest | None = _END if bodyless else None
 
     # -- the error policy --------------------------------------------------------------
     async def run(self, app: ASGIApp, scope: Scope) -> None:
