@@ -492,12 +492,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             if self._read_waiter is not None:
                 raise anyio.BusyResourceError("reading from")
             self._read_waiter = waiter = self._loop.create_future()
-            self._idle_deadline = deadline = self._loop.time() + seconds
-            timer = self._idle_timer
-            if timer is None or timer.when() > deadline:  # a shorter wait than the last
-                if timer is not None:
-                    timer.cancel()
-                self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+            self._arm(self._loop.time() + seconds)
             idle = self._idle
             idle.waiter = waiter
             waiting.add(idle)
@@ -512,6 +507,17 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if self._chunks:
             return self._take(max_bytes)
         return await self.receive(max_bytes)  # raises what EOF or closing calls for
+
+    def _arm(self, deadline: float) -> None:
+        """Make the idle wait end at `deadline`. The one timer is re-armed only for a
+        deadline earlier than its own; one that fires early re-arms itself for the
+        current deadline (keep-alive requests only move the deadline)."""
+        self._idle_deadline = deadline
+        timer = self._idle_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
@@ -557,12 +563,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if self._read_waiter is not None:
             raise anyio.BusyResourceError("reading from")
         self._read_waiter = waiter = self._loop.create_future()
-        self._idle_deadline = deadline = self._loop.time() + idle
-        timer = self._idle_timer
-        if timer is None or timer.when() > deadline:  # a shorter wait than the last
-            if timer is not None:
-                timer.cancel()
-            self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+        self._arm(self._loop.time() + idle)
         wait = self._idle
         wait.waiter = waiter
         waiting.add(wait)
@@ -596,13 +597,8 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._head_parser = None
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
-            self._idle_deadline = deadline = self._loop.time() + self._head_seconds
+            self._arm(self._loop.time() + self._head_seconds)
             self._head_seconds = -1.0
-            timer = self._idle_timer
-            if timer is None or timer.when() > deadline:
-                if timer is not None:
-                    timer.cancel()
-                self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
 
     async def _maybe_yield(self) -> None:
         self._unyielded += 1

@@ -153,22 +153,7 @@ class HttptoolsCodec(ResponseSide):
                 simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
                 if len(simple_fields) <= self._limits.fields:
                     version = "1.1" if minor == b"1" else "1.0"
-                    try:
-                        request = build_head(method, target, version, simple_fields, self._limits)
-                    except ProtocolError:
-                        self.keep_alive = False
-                        raise
-                    if end == len(buf):
-                        buf.clear()
-                    else:
-                        del buf[:end]
-                    self._in_request = True
-                    self._ended = False
-                    self._length = self._remaining = 0
-                    self.keep_alive = request.keep_alive
-                    self._method = method
-                    self._version = version
-                    return request
+                    return self._begin(method, target, version, simple_fields, end)
         # Fast path: a CRLF head well inside every limit, not preceded by empty lines (llhttp
         # refuses anything else that find_head would let through, and h11 then decides).
         end = buf.find(b"\r\n\r\n") + 4
@@ -225,11 +210,23 @@ class HttptoolsCodec(ResponseSide):
         if version != "1.1" and version != "1.0":
             self._parser = None
             return self._delegate()  # find_head has the answer (505)
+        request = self._begin(method, target, version, fields, end)
+        # llhttp has seen the whole of a request without a body and waits for the next
+        # one; after a body (which we slice ourselves) it needs a fresh start.
+        self._parser = parser if not self._length and request.keep_alive else None
+        return request
+
+    def _begin(
+        self, method: bytes, target: bytes, version: str, fields: Headers, end: int
+    ) -> RequestHead:
+        """The shared checks on a parsed head, then the request begins: its `end` bytes
+        leave the buffer."""
         try:
             request = build_head(method, target, version, fields, self._limits)
         except ProtocolError:
             self.keep_alive = False
             raise
+        buf = self._buf
         if end == len(buf):
             buf.clear()
         else:
@@ -240,9 +237,6 @@ class HttptoolsCodec(ResponseSide):
         self.keep_alive = request.keep_alive
         self._method = method
         self._version = version
-        # llhttp has seen the whole of a request without a body and waits for the next
-        # one; after a body (which we slice ourselves) it needs a fresh start.
-        self._parser = parser if not self._length and request.keep_alive else None
         return request
 
     def _delegate(self) -> CodecEvent:
