@@ -211,11 +211,8 @@ def receive_idle(
     stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
 ) -> Awaitable[bytes | None]:
     """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
-    sits in `waiting` meanwhile, is cancelled. On the lean stream this costs no cancel
-    scope and no extra coroutine frame (it runs once per keep-alive request, and idle
-    connections sit in it)."""
-    if type(stream) is LeanStream:
-        return stream._receive_idle(max_bytes, seconds, waiting)
+    sits in `waiting` meanwhile, is cancelled. For streams read with receive(); the lean
+    stream waits for heads with next_head() instead."""
     return _receive_in_scope(stream, max_bytes, seconds, waiting)
 
 
@@ -264,6 +261,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_error",
         "_head_parser",
         "_head_seconds",
+        "_head_waiting",
         "_idle",
         "_idle_deadline",
         "_idle_timer",
@@ -299,6 +297,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._head_parser: HeadParser | None = None  # set while next_head() waits
         self._head_seconds = 0.0
+        self._head_waiting: set[Cancellable] | None = None  # where shutdown finds this wait
 
     # -- asyncio.Protocol (called by the event loop) ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -308,8 +307,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         parser = self._head_parser
-        if parser is not None:
-            self._parse_head(parser, data)
+        if parser is not None and self._parse_head(parser, data):
             return
         self._chunks.append(data)
         self._buffered += len(data)
@@ -322,9 +320,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def eof_received(self) -> bool:
         self._eof = True
         parser = self._head_parser
-        if parser is not None:
-            self._parse_head(parser, b"")
-        else:
+        if parser is None or not self._parse_head(parser, b""):
             self._wake_reader()
         return True  # keep our side open: the response may still be on its way
 
@@ -481,33 +477,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._wake_reader()
         self._wake_writer()
 
-    async def _receive_idle(
-        self, max_bytes: int, seconds: float, waiting: set[Cancellable]
-    ) -> bytes | None:
-        """receive_idle() on this stream. The timer is armed once and re-armed lazily when
-        it fires early: keep-alive requests only move the deadline (a wait shorter than the
-        one it was armed for re-arms it). The wait is a plain future, cancellable by anyio
-        scopes like any other await."""
-        if not (self._chunks or self._eof or self._lost or self._closed):
-            if self._read_waiter is not None:
-                raise anyio.BusyResourceError("reading from")
-            self._read_waiter = waiter = self._loop.create_future()
-            self._arm(self._loop.time() + seconds)
-            idle = self._idle
-            idle.waiter = waiter
-            waiting.add(idle)
-            try:
-                if await waiter is not None:
-                    return None  # timed out, or shutdown closing idle connections
-            finally:
-                self._read_waiter = None
-                self._idle_deadline = None
-                idle.waiter = None
-                waiting.discard(idle)
-        if self._chunks:
-            return self._take(max_bytes)
-        return await self.receive(max_bytes)  # raises what EOF or closing calls for
-
     def _arm(self, deadline: float) -> None:
         """Make the idle wait end at `deadline`. The one timer is re-armed only for a
         deadline earlier than its own; one that fires early re-arms itself for the
@@ -566,7 +535,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._arm(self._loop.time() + idle)
         wait = self._idle
         wait.waiter = waiter
-        waiting.add(wait)
+        if self._head_seconds >= 0:  # idle: shutdown may end this wait
+            waiting.add(wait)
+            self._head_waiting = waiting
         self._head_parser = parser
         try:
             result = await waiter
@@ -576,29 +547,37 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._idle_deadline = None
             wait.waiter = None
             waiting.discard(wait)
+            self._head_waiting = None
+        if result is None:  # connection_lost() woke the wait
+            return Signal.CLOSED
         return IDLE_ENDED if result is False else result
 
-    def _parse_head(self, parser: HeadParser, data: bytes) -> None:
+    def _parse_head(self, parser: HeadParser, data: bytes) -> bool:
         """data_received() while next_head() waits: the bytes go straight to the parser,
-        and the waiter is woken once there is an event (or an error) to hand over."""
+        and the waiter is woken once there is an event (or an error) to hand over. False
+        when the wait has already ended: the bytes are then buffered like any others."""
         waiter = self._read_waiter
         if waiter is None or waiter.done():
-            self._chunks.append(data)  # the event is on its way; keep what follows
-            self._buffered += len(data)
-            return
+            self._head_parser = None
+            return False
         try:
             parser.receive_data(data)
             event = parser.next_event()
         except Exception as exc:  # bad input: the connection answers it
             self._head_parser = None
             waiter.set_exception(exc)
-            return
+            return True
         if event is not _NEED_DATA:
             self._head_parser = None
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
             self._arm(self._loop.time() + self._head_seconds)
             self._head_seconds = -1.0
+            waiting = self._head_waiting
+            if waiting is not None:  # no longer idle: shutdown lets the head finish
+                waiting.discard(self._idle)
+                self._head_waiting = None
+        return True
 
     async def _maybe_yield(self) -> None:
         self._unyielded += 1
