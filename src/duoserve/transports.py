@@ -197,9 +197,7 @@ class HeadParser(Protocol):
     """What next_head() feeds: the connection's codec (bytes in, one event out; it raises
     on bad input, and says NEED_DATA until a head or the end of the input is complete)."""
 
-    def receive_data(self, data: bytes) -> None: ...
-
-    def next_event(self) -> Any: ...
+    def feed(self, data: bytes) -> Any: ...  # bytes in (b"": the end), the next event out
 
 
 # next_head() results besides the parser's own events.
@@ -414,8 +412,15 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     async def send_within(self, data: bytes, seconds: float) -> None:
         """send(), raising TimeoutError when the client does not take the bytes within
-        `seconds`; the timeout scope is only set up when it must wait."""
-        if self._write(data):
+        `seconds`; the timeout scope is only set up when it must wait. (_write() inline:
+        this runs for every response.)"""
+        transport = self._transport
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._lost or transport is None or transport.is_closing():
+            raise anyio.BrokenResourceError from self._error
+        transport.write(data)
+        if self._writing_paused:
             with anyio.fail_after(seconds):
                 await self._drain()
         else:
@@ -518,8 +523,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                 self._reading_paused = False
                 if not self._lost and self._transport is not None:
                     self._transport.resume_reading()
-            parser.receive_data(data)
-            event = parser.next_event()
+            event = parser.feed(data)
             if event is not _NEED_DATA:
                 return event
             idle = head
@@ -527,8 +531,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         else:
             self._head_seconds = head
         if self._eof or self._lost or self._closed:
-            parser.receive_data(b"")
-            return parser.next_event()
+            return parser.feed(b"")
         if self._read_waiter is not None:
             raise anyio.BusyResourceError("reading from")
         self._read_waiter = waiter = self._loop.create_future()
@@ -561,8 +564,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._head_parser = None
             return False
         try:
-            parser.receive_data(data)
-            event = parser.next_event()
+            event = parser.feed(data)
         except Exception as exc:  # bad input: the connection answers it
             self._head_parser = None
             waiter.set_exception(exc)

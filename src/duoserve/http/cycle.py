@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
@@ -87,7 +87,8 @@ class HTTPCycle:
                 conn.ctx.error_log.error("ASGI app returned without completing the response")
                 conn.abort()
         finally:
-            self._stop_disconnect_wait()
+            if self._disconnect_scope is not None:
+                self._disconnect_scope.cancel()
 
     async def _fail(self) -> None:
         """500 when nothing was written yet (or the status a body error asked for); else
@@ -194,7 +195,34 @@ class HTTPCycle:
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            await self._send_body(message.get("body", b""), message.get("more_body", False))
+            # _send_body() inline: the body of every response passes here.
+            writer = self.writer
+            if writer is None or self.response_complete or self._body_ended:
+                self._refuse_body()
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = _as_bytes(body)
+            self.body_bytes += len(body)
+            if message.get("more_body", False):
+                data = writer.body(body)
+                more_body = True
+            elif self._trailers is None:
+                data = writer.last(body)
+                more_body = False
+            else:
+                data = writer.body(body)
+                self._body_ended = True  # the end goes out with the trailers
+                more_body = True
+            head = self._head_bytes
+            if head is not None:
+                self._head_bytes = None
+                data = head + data
+            if data:
+                await self.conn.write(data)
+            if not more_body:
+                self.response_complete = True
+                if self._disconnect_scope is not None:
+                    self._disconnect_scope.cancel()
         elif kind == "http.response.start":
             self._start(message)
         elif kind == "http.response.pathsend":
@@ -217,11 +245,33 @@ class HTTPCycle:
         headers: Headers = message.get("headers", [])
         if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
-        writer = self.codec.begin_response(self.head.method, self.head.http_version)
+        request = self.head
+        writer = self.codec.begin_response(request.method, request.http_version)
         ctx = self.conn.ctx
         if ctx.stopping:
             writer.keep_alive = False  # tell the client this connection ends here
         defaults = ctx.default_headers()
+        rid = self.request_id
+        try:
+            if rid is None and "trailers" not in message:
+                head = writer.cached_head(status, headers, defaults, ctx.header_cache)
+            else:
+                head = self._uncommon_head(writer, message, status, headers, defaults)
+        except (TypeError, ValueError, AttributeError):
+            raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
+        self.writer = writer
+        self.status = status
+        self._head_bytes = head
+
+    def _uncommon_head(
+        self,
+        writer: ResponseWriter,
+        message: Message,
+        status: int,
+        headers: Headers,
+        defaults: Headers,
+    ) -> bytes:
+        """The head of a response with a request id or with trailers announced."""
         rid = self.request_id
         if rid is not None and not any(n.lower() == _REQUEST_ID for n, _ in headers):
             defaults = [*defaults, (_REQUEST_ID, rid)]  # the shared list stays as it is
@@ -230,50 +280,26 @@ class HTTPCycle:
         if message.get("trailers", False):
             self._trailers = []
             takes_trailers = self._client_takes_trailers()
-        try:
-            head = writer.head(
-                status,
-                headers,
-                defaults,
-                chunked=takes_trailers,
-                cache=ctx.header_cache,
-                reuse=rid is None,  # a head with a request id in it never recurs
-            )
-        except (TypeError, ValueError, AttributeError):
-            raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
-        self.writer = writer
-        self.status = status
-        self._head_bytes = head
+        return writer.head(
+            status,
+            headers,
+            defaults,
+            chunked=takes_trailers,
+            cache=self.conn.ctx.header_cache,
+            reuse=rid is None,  # a head with a request id in it never recurs
+        )
 
     async def _send_body(self, body: bytes, more_body: bool) -> None:
-        writer = self.writer
-        if writer is None:
+        """A body part from the server's own file streaming, through send()'s checks."""
+        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+    def _refuse_body(self) -> NoReturn:
+        """A body part that cannot be sent: before the start or after the end (raises)."""
+        if self.writer is None:
             raise RuntimeError("http.response.body sent before http.response.start")
-        if self.response_complete or self._body_ended:
-            if self.conn.write_failed:
-                raise ClientDisconnected("the client has disconnected")
-            raise RuntimeError("http.response.body sent after the response body ended")
-        if type(body) is not bytes:
-            if not isinstance(body, bytes | bytearray | memoryview):
-                raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
-            body = bytes(body)
-        self.body_bytes += len(body)
-        data = writer.body(body)
-        if not more_body:
-            if self._trailers is not None:
-                self._body_ended = True  # the end goes out with the trailers
-                more_body = True
-            else:
-                data += writer.end()
-        head = self._head_bytes
-        if head is not None:
-            self._head_bytes = None
-            data = head + data
-        if data:
-            await self.conn.write(data)
-        if not more_body:
-            self.response_complete = True
-            self._stop_disconnect_wait()
+        if self.conn.write_failed:
+            raise ClientDisconnected("the client has disconnected")
+        raise RuntimeError("http.response.body sent after the response body ended")
 
     async def _send_path(self, path: str | os.PathLike[str]) -> None:
         """http.response.pathsend: the whole file, then the end of the response."""
@@ -389,6 +415,13 @@ class HTTPCycle:
                 raise ResponseError(f"early hint headers must be bytes: {(name, value)!r}")
         self._early_hints += 1
         await self.conn.write(self.codec.send_informational(103, headers))
+
+
+def _as_bytes(body: Any) -> bytes:
+    """A body part that is not bytes: a copy of a bytes-like one, else ResponseError."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
+    return bytes(body)
 
 
 def _file_span(file: Any, offset: int | None, count: int | None) -> tuple[int, int] | None:

@@ -243,15 +243,16 @@ class ResponseWriter:
     `keep_alive` starts as what the request allows and ends as whether the connection may
     carry another request after this response."""
 
-    __slots__ = ("_remaining", "framing", "http_version", "keep_alive", "method", "status")
+    # One writer per response: what most responses leave as it is stays a class default
+    # (no __slots__, on purpose, like HTTPCycle).
+    framing = Framing.NONE
+    status = 0
+    _remaining = 0
 
     def __init__(self, method: bytes, http_version: str, keep_alive: bool) -> None:
         self.method = method
         self.http_version = http_version
         self.keep_alive = keep_alive
-        self.framing = Framing.NONE
-        self.status = 0
-        self._remaining = 0
 
     def head(
         self,
@@ -271,6 +272,8 @@ class ResponseWriter:
         for the same status, headers, request and defaults (Date changes once a second) is
         reused as it is, unless `reuse` is false (a head that cannot recur, such as one
         carrying a request id, would only push the others out)."""
+        if cache is not None and reuse and chunked_ok and not chunked:
+            return self.cached_head(status, headers, defaults, cache)
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
@@ -278,16 +281,51 @@ class ResponseWriter:
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
         if not reuse:
             return self._head(status, cache.checked(headers), defaults, chunked_ok, chunked)
-        key = (
+        return self._remembered(status, headers, defaults, cache, chunked_ok, chunked)
+
+    def cached_head(
+        self, status: int, headers: Headers, defaults: Headers, cache: HeaderCache
+    ) -> bytes:
+        """head() with a cache and the usual framing choices: one lookup for a head that
+        was built before (the first thing every response does)."""
+        if status < 200:
+            raise ResponseError("use informational() for 1xx responses")
+        self.status = status
+        if defaults is not cache._defaults:
+            cache._heads.clear()
+            cache._defaults = defaults
+        try:
+            known = cache._heads.get(
+                (status, self.method, self.http_version, self.keep_alive, True, False, *headers)
+            )
+        except TypeError:  # unhashable pairs (lists): built every time
+            return self._head(status, check_headers(headers), defaults, True, False)
+        if known is None:
+            return self._remembered(status, headers, defaults, cache, True, False)
+        head, self.framing, self._remaining, self.keep_alive = known
+        return head
+
+    def _remembered(
+        self,
+        status: int,
+        headers: Headers,
+        defaults: Headers,
+        cache: HeaderCache,
+        chunked_ok: bool,
+        chunked: bool,
+    ) -> bytes:
+        """A head looked up in `cache` by status, request, framing choices and header
+        pairs, built and kept there when it is not yet known."""
+        key: tuple[Any, ...] = (
             status,
             self.method,
             self.http_version,
             self.keep_alive,
             chunked_ok,
             chunked,
-            *headers,
         )
         try:
+            key += tuple(headers)
             known = cache.head(key, defaults)
         except TypeError:  # unhashable pairs (lists): built every time
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
@@ -347,6 +385,22 @@ class ResponseWriter:
         if framing is Framing.CLOSE:
             return data
         return b""  # HEAD and friends: the body is dropped
+
+    def last(self, data: bytes) -> bytes:
+        """body(data) + end() in one step: the final part of a body without trailers (with
+        a Content-Length, the usual response, no other work)."""
+        if self.framing is Framing.LENGTH:
+            remaining = self._remaining - len(data)
+            self._remaining = remaining
+            if remaining:
+                if remaining < 0:
+                    raise ResponseError("response body longer than its Content-Length")
+                self.keep_alive = False
+                raise ResponseError(
+                    f"response body shorter than its Content-Length ({remaining} missing)"
+                )
+            return data
+        return self.body(data) + self.end()
 
     def raw_span(self, size: int) -> tuple[bytes, bytes]:
         """The framing around `size` body bytes the caller sends itself (sendfile): what

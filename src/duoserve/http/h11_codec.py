@@ -66,6 +66,11 @@ class H11Codec(ResponseSide):
     def response_started(self) -> bool:
         return self.writer is not None
 
+    def feed(self, data: bytes) -> CodecEvent:
+        """receive_data(data), then next_event()."""
+        self.receive_data(data)
+        return self.next_event()
+
     def next_event(self) -> CodecEvent:
         conn = self._h11
         if conn is None:

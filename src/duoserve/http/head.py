@@ -13,9 +13,10 @@ from .events import RequestHead, Signal
 # method SP request-target SP HTTP-version (RFC 9112 §3); only the version is read here.
 _VERSION = re.compile(rb" HTTP/(\d+)\.(\d+)$")
 # RFC 3986 host (reg-name, IPv4, IP-literal) with an optional port (RFC 9110 §7.2).
-_HOST = re.compile(
-    rb"^(?:\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$"
+HOST_VALUE = (
+    rb"(?:\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
 )
+_HOST = re.compile(rb"^" + HOST_VALUE + rb"$")
 # RFC 9110 §5.5: field values are VCHAR, obs-text, SP and HTAB; CR and LF only end lines.
 # Nothing else in a head may be a control character either (method, target, names).
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -14,11 +14,12 @@ from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from .framing import ResponseSide
 from .h11_codec import H11Codec
-from .head import HeadLimits, build_head, find_control, find_head
+from .head import HOST_VALUE, HeadLimits, build_head, find_control, find_head
 
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
+_new_tuple = tuple.__new__
 _EOL = (0x0D, 0x0A)
 # The common head in one match: origin-form target, HTTP/1.0 or 1.1, CRLF lines, single
 # spaces, field names that are tokens and values of VCHAR/obs-text with inner SP/HTAB
@@ -31,6 +32,11 @@ _SIMPLE = re.compile(
     rb"(\n(?:" + _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n)*)\r\n"
 )
 _FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
+# In a lower-cased field block: the fields that ask for more than a plain request (a body,
+# an upgrade, connection options, an expectation), and one valid Host line.
+_UNUSUAL = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade|connection|expect):")
+_BODY_OR_UPGRADE = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade):")
+_HOST_LINE = re.compile(rb"\nhost:[ \t]*" + HOST_VALUE + rb"[ \t]*\r")
 
 
 class HttptoolsCodec(ResponseSide):
@@ -145,11 +151,16 @@ class HttptoolsCodec(ResponseSide):
         if simple is not None and (end := simple.end()) <= self._small_head:
             method, target, minor, block = simple.groups()
             low = block.lower()
-            if (
-                b"\ncontent-length:" not in low
-                and b"\ntransfer-encoding:" not in low
-                and b"\nupgrade:" not in low
-            ):
+            unusual = _UNUSUAL.search(low)
+            if unusual is None:
+                plain = self._plain(method, target, minor, block, low)
+                if plain is not None:
+                    if end == len(buf):
+                        buf.clear()
+                    else:
+                        del buf[:end]
+                    return plain
+            if unusual is None or not _BODY_OR_UPGRADE.search(low, unusual.start()):
                 simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
                 if len(simple_fields) <= self._limits.fields:
                     version = "1.1" if minor == b"1" else "1.0"
@@ -215,6 +226,53 @@ class HttptoolsCodec(ResponseSide):
         # one; after a body (which we slice ourselves) it needs a fresh start.
         self._parser = parser if not self._length and request.keep_alive else None
         return request
+
+    def feed(self, data: bytes) -> CodecEvent:
+        """receive_data(data), then next_event(). Between requests, bytes that are exactly
+        one plain head (one read, the usual keep-alive request) never enter the buffer."""
+        if self._buf or self._in_request or self._fallback is not None or not data:
+            self.receive_data(data)
+            return self.next_event()
+        simple = _SIMPLE.match(data)
+        if simple is not None and simple.end() == len(data) <= self._small_head:
+            method, target, minor, block = simple.groups()
+            low = block.lower()
+            if _UNUSUAL.search(low) is None:
+                plain = self._plain(method, target, minor, block, low)
+                if plain is not None:
+                    return plain
+        self._buf += data
+        return self._scan_head()
+
+    def _plain(
+        self, method: bytes, target: bytes, minor: bytes, block: bytes, low: bytes
+    ) -> RequestHead | None:
+        """The most common head of all, begun without build_head(): no body, upgrade,
+        Connection or Expect field, one valid Host (none for HTTP/1.0 is fine), no
+        fragment, not CONNECT. None when any of that does not hold: build_head() then
+        decides. The caller takes the head's bytes out of the buffer."""
+        hosts = low.count(b"\nhost:")
+        if hosts > 1 or (hosts == 0 and minor == b"1") or b"#" in target or method == b"CONNECT":
+            return None
+        if hosts and _HOST_LINE.search(low) is None:
+            return None
+        fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
+        if len(fields) > self._limits.fields:
+            return None
+        path, _, query = target.partition(b"?")
+        version = "1.1" if minor == b"1" else "1.0"
+        keep_alive = version == "1.1"
+        self._in_request = True
+        self._ended = False
+        self._length = self._remaining = 0
+        self.keep_alive = keep_alive
+        self._method = method
+        self._version = version
+        # The NamedTuple's own constructor is a Python frame; tuple.__new__ is not.
+        return _new_tuple(
+            RequestHead,
+            (method, target, path, query, version, fields, keep_alive, False, None, None, False),
+        )
 
     def _begin(
         self, method: bytes, target: bytes, version: str, fields: Headers, end: int
