@@ -89,9 +89,9 @@ class HTTPConnection:
         trusted = ctx.trusted if self.config.proxy_headers else None
         # Assembled once: the plain path when no per-request feature is on.
         config = self.config
-        serve = self._serve
-        if not (config.limit_concurrency or config.request_id or ctx.access is not None):
-            serve = self._serve_plain
+        plain = not (config.limit_concurrency or config.request_id or ctx.access is not None)
+        app = ctx.app
+        state = ctx.lifespan_state
         next_head = self.next_head
         head_timeout = config.timeout_request_head
         while True:
@@ -124,7 +124,19 @@ class HTTPConnection:
 
                 await serve_websocket(self.stream, codec, event, info, ctx)
                 return
-            if not await serve(event, info) or ctx.stopping:
+            if plain:
+                # _serve() with none of its per-request features, inline: the usual request.
+                cycle = HTTPCycle(self, event)
+                await cycle.run(app, http_scope(event, info, config, state))
+                if (
+                    not self._reusable(cycle)
+                    or ctx.stopping
+                    or not (
+                        cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
+                    )
+                ):
+                    return
+            elif not await self._serve(event, info) or ctx.stopping:
                 return
             codec.start_next_cycle()
 
@@ -184,15 +196,6 @@ class HTTPConnection:
         raise ProtocolError(408, "request head not received in time")
 
     # -- one request -------------------------------------------------------------------------
-    async def _serve_plain(self, head: RequestHead, info: ConnInfo) -> bool:
-        """_serve() when no request limit, request id or access log is on: the same steps
-        with none of their per-request work."""
-        cycle = HTTPCycle(self, head)
-        await cycle.run(self.ctx.app, http_scope(head, info, self.config, self.ctx.lifespan_state))
-        return self._reusable(cycle) and (
-            cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
-        )
-
     async def _serve(self, head: RequestHead, info: ConnInfo) -> bool:
         """Run the app for one request; True when the connection may carry another."""
         ctx = self.ctx
