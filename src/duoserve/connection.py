@@ -27,7 +27,7 @@ from .transports import (
     head_reader,
     receive_idle,
     send_file,
-    sender,
+    writes,
 )
 
 _READ_SIZE = 64 * 1024
@@ -62,10 +62,10 @@ class HTTPConnection:
         "next_head",
         "peer",
         "peer_gone",
-        "send_within",
         "stream",
         "unread_input",
         "write_failed",
+        "writes",
     )
 
     def __init__(self, stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:
@@ -80,7 +80,7 @@ class HTTPConnection:
         self.error_sent = False  # close with a lingering read so the client sees the error
         self.unread_input = False  # the app answered before the body arrived: linger too
         self.next_head = head_reader(stream)  # parses heads as they arrive, where it can
-        self.send_within = sender(stream)
+        self.writes = writes(stream)
 
     async def run(self) -> None:
         first = True
@@ -280,10 +280,24 @@ class HTTPConnection:
     # -- writing -------------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
         """The only way bytes reach the client during a request; bounded by timeout_io."""
+        if self.push(data):
+            await self.drain()
+
+    def push(self, data: bytes) -> bool:
+        """write() without waiting: True when drain() must be awaited next (a response
+        that fits the transport's buffer needs no coroutine at all)."""
         if self.write_failed:
             raise ClientDisconnected("the client has disconnected")
         try:
-            await self.send_within(data, self.config.timeout_io)
+            return self.writes.push(data)
+        except _STREAM_ERRORS:
+            self.write_failed = True
+            raise ClientDisconnected("the client has disconnected") from None
+
+    async def drain(self) -> None:
+        """The rest of write(): the client takes the bytes within timeout_io."""
+        try:
+            await self.writes.drain(self.config.timeout_io)
         except TimeoutError:
             self.write_failed = True
             raise ClientDisconnected("the client stopped reading the response") from None

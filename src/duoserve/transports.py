@@ -137,16 +137,43 @@ async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float)
         await stream.send(data)
 
 
-def sender(stream: anyio.abc.ByteStream) -> Callable[[bytes, float], Awaitable[None]]:
-    """send_within() for this stream, resolved once per connection: the lean stream's own
-    method (one call less per write), a closure over send_within() for the others."""
+class Writes(Protocol):
+    """How one connection writes: `push(data)` hands the bytes over without waiting and
+    says whether `drain(seconds)` must then be awaited (the client is slow to take them,
+    it is time to yield, or the stream can only send by awaiting)."""
+
+    def push(self, data: bytes) -> bool: ...
+
+    def drain(self, seconds: float) -> Awaitable[None]: ...
+
+
+def writes(stream: anyio.abc.ByteStream) -> Writes:
+    """The push/drain pair for this stream, resolved once per connection: the lean
+    stream's own (a response that fits the transport's buffer is written without a
+    coroutine), a holder that sends on drain for the others."""
     if type(stream) is LeanStream:
-        return stream.send_within
+        return stream
+    return _SendOnDrain(stream)
 
-    def send(data: bytes, seconds: float) -> Awaitable[None]:
-        return send_within(stream, data, seconds)
 
-    return send
+class _SendOnDrain:
+    """push/drain over a stream that can only send by awaiting: push keeps the bytes,
+    drain sends them within the time given."""
+
+    __slots__ = ("_pending", "_stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self._stream = stream
+        self._pending = b""
+
+    def push(self, data: bytes) -> bool:
+        self._pending = data
+        return True
+
+    async def drain(self, seconds: float) -> None:
+        data = self._pending
+        self._pending = b""
+        await send_within(self._stream, data, seconds)
 
 
 def head_reader(
@@ -412,7 +439,13 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     async def send_within(self, data: bytes, seconds: float) -> None:
         """send(), raising TimeoutError when the client does not take the bytes within
-        `seconds`; the timeout scope is only set up when it must wait. (_write() inline:
+        `seconds`; the timeout scope is only set up when it must wait."""
+        if self.push(data):
+            await self.drain(seconds)
+
+    def push(self, data: bytes) -> bool:
+        """Hand bytes to the transport (Writes.push): True when drain() must be awaited,
+        because the client is slow to take them or it is time to yield. (_write() inline:
         this runs for every response.)"""
         transport = self._transport
         if self._closed:
@@ -421,13 +454,19 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             raise anyio.BrokenResourceError from self._error
         transport.write(data)
         if self._writing_paused:
+            return True
+        self._unyielded += 1
+        return self._unyielded >= _YIELD_EVERY
+
+    async def drain(self, seconds: float) -> None:
+        """After push() said so: wait until the client has taken the bytes (TimeoutError
+        past `seconds`), or yield once to the event loop."""
+        if self._writing_paused:
             with anyio.fail_after(seconds):
                 await self._drain()
         else:
-            self._unyielded += 1
-            if self._unyielded >= _YIELD_EVERY:
-                self._unyielded = 0
-                await checkpoint()
+            self._unyielded = 0
+            await checkpoint()
 
     def _write(self, item: bytes) -> bool:
         """Hand bytes to the transport; True when the caller must wait for the client."""

@@ -218,7 +218,9 @@ class HTTPCycle:
                 self._head_bytes = None
                 data = head + data
             if data:
-                await self.conn.write(data)
+                conn = self.conn
+                if conn.push(data):
+                    await conn.drain()
             if not more_body:
                 self.response_complete = True
                 if self._disconnect_scope is not None:
