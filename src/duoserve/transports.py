@@ -256,15 +256,13 @@ async def _receive_in_scope(
 class _IdleWait:
     """Ends a lean idle wait early: the timeout, or shutdown closing idle connections."""
 
-    __slots__ = ("waiter",)
+    __slots__ = ("stream",)
 
-    def __init__(self) -> None:
-        self.waiter: asyncio.Future[Any] | None = None
+    def __init__(self, stream: LeanStream) -> None:
+        self.stream = stream
 
     def cancel(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(False)
+        self.stream._end_head_wait(IDLE_ENDED)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -313,11 +311,11 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._lost = False
         self._closed = False
         self._error: BaseException | None = None
-        self._read_waiter: asyncio.Future[bool | None] | None = None
+        self._read_waiter: asyncio.Future[Any] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._abort_handle: asyncio.TimerHandle | None = None
         self._unyielded = 0
-        self._idle = _IdleWait()
+        self._idle = _IdleWait(self)
         self._idle_deadline: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._head_parser: HeadParser | None = None  # set while next_head() waits
@@ -352,6 +350,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._error = exc
+        self._end_head_wait(Signal.CLOSED)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -396,6 +395,8 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                     if self._error is not None:
                         raise anyio.BrokenResourceError from self._error
                     raise anyio.EndOfStream
+                if self._read_waiter is not None and self._read_waiter.done():
+                    self._take_head_waiter()  # a head wait its task gave up (cancelled)
                 if self._read_waiter is not None:
                     raise anyio.BusyResourceError("reading from")
                 self._read_waiter = waiter = self._loop.create_future()
@@ -510,6 +511,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def _close(self) -> None:
         self._closed = True
+        self._end_head_wait(Signal.CLOSED)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -538,78 +540,98 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if deadline is None:
             return  # not idle now; the next idle wait arms a new timer
         if self._loop.time() >= deadline:
-            waiter = self._idle.waiter
-            if self._head_seconds < 0 and waiter is not None and not waiter.done():
-                waiter.set_result(HEAD_TIMED_OUT)  # a head had begun: not idle, too slow
-            else:
-                self._idle.cancel()
+            # A head that had begun is not idle, only too slow.
+            self._end_head_wait(HEAD_TIMED_OUT if self._head_seconds < 0 else IDLE_ENDED)
         else:
             self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
 
-    async def next_head(
+    def next_head(
         self, parser: HeadParser, idle: float, head: float, waiting: set[Cancellable]
-    ) -> Any:
-        """The parser's next event (a request head, the end of input, or what it raises),
-        parsed as the bytes arrive in data_received(), with no read buffer and no task
-        wake-up until there is one. IDLE_ENDED when nothing arrived within `idle` seconds
-        (or shutdown ended the wait through `waiting`); HEAD_TIMED_OUT when a head began
-        but was not complete `head` seconds after its first bytes."""
-        if self._chunks:  # bytes that came while a request was served: parse them first
-            data = b"".join(self._chunks)
-            self._chunks.clear()
-            self._buffered = 0
-            if self._reading_paused:
-                self._reading_paused = False
-                if not self._lost and self._transport is not None:
-                    self._transport.resume_reading()
-            event = parser.feed(data)
-            if event is not _NEED_DATA:
-                return event
-            idle = head
-            self._head_seconds = -1.0  # the head has begun: its own timeout runs
-        else:
-            self._head_seconds = head
-        if self._eof or self._lost or self._closed:
-            return parser.feed(b"")
+    ) -> asyncio.Future[Any]:
+        """A future for the parser's next event (a request head, the end of input, or what
+        it raises), parsed as the bytes arrive in data_received(), with no read buffer and
+        no task wake-up until there is one. IDLE_ENDED when nothing arrived within `idle`
+        seconds (or shutdown ended the wait through `waiting`); HEAD_TIMED_OUT when a head
+        began but was not complete `head` seconds after its first bytes; Signal.CLOSED
+        when the connection was lost. Not a coroutine: the caller awaits the future itself,
+        and whatever ends the wait also tidies up after it (_end_head_wait)."""
+        loop = self._loop
+        waiter = loop.create_future()
+        begun = False
+        try:
+            if self._chunks:  # bytes that came while a request was served: parse them first
+                data = b"".join(self._chunks)
+                self._chunks.clear()
+                self._buffered = 0
+                if self._reading_paused:
+                    self._reading_paused = False
+                    if not self._lost and self._transport is not None:
+                        self._transport.resume_reading()
+                event = parser.feed(data)
+                if event is not _NEED_DATA:
+                    waiter.set_result(event)
+                    return waiter
+                begun = True
+            if self._eof or self._lost or self._closed:
+                waiter.set_result(parser.feed(b""))
+                return waiter
+        except Exception as exc:  # bad input: the connection answers it
+            waiter.set_exception(exc)
+            return waiter
+        if self._read_waiter is not None and self._read_waiter.done():
+            self._take_head_waiter()  # a head wait its task gave up (cancelled)
         if self._read_waiter is not None:
             raise anyio.BusyResourceError("reading from")
-        self._read_waiter = waiter = self._loop.create_future()
-        self._arm(self._loop.time() + idle)
-        wait = self._idle
-        wait.waiter = waiter
-        if self._head_seconds >= 0:  # idle: shutdown may end this wait
-            waiting.add(wait)
-            self._head_waiting = waiting
+        self._read_waiter = waiter
         self._head_parser = parser
-        try:
-            result = await waiter
-        finally:
-            self._head_parser = None
-            self._read_waiter = None
-            self._idle_deadline = None
-            wait.waiter = None
-            waiting.discard(wait)
+        if begun:  # the head's own timeout runs
+            self._head_seconds = -1.0
+            self._arm(loop.time() + head)
+        else:  # idle: shutdown may end this wait
+            self._head_seconds = head
+            self._arm(loop.time() + idle)
+            waiting.add(self._idle)
+            self._head_waiting = waiting
+        return waiter
+
+    def _end_head_wait(self, result: Any) -> None:
+        """End the head wait, if one is on, with `result` (an event, IDLE_ENDED,
+        HEAD_TIMED_OUT or CLOSED)."""
+        waiter = self._take_head_waiter()
+        if waiter is not None:
+            waiter.set_result(result)
+
+    def _take_head_waiter(self) -> asyncio.Future[Any] | None:
+        """Tidy up after the head wait, if one is on (the one place that does), and give
+        its future when it is still to be resolved."""
+        waiter = self._read_waiter
+        if self._head_parser is None or waiter is None:
+            return None
+        self._head_parser = None
+        self._read_waiter = None
+        self._idle_deadline = None
+        waiting = self._head_waiting
+        if waiting is not None:
+            waiting.discard(self._idle)
             self._head_waiting = None
-        if result is None:  # connection_lost() woke the wait
-            return Signal.CLOSED
-        return IDLE_ENDED if result is False else result
+        return None if waiter.done() else waiter  # done: cancelled, its task moved on
 
     def _parse_head(self, parser: HeadParser, data: bytes) -> bool:
         """data_received() while next_head() waits: the bytes go straight to the parser,
-        and the waiter is woken once there is an event (or an error) to hand over. False
-        when the wait has already ended: the bytes are then buffered like any others."""
+        and the wait ends once there is an event (or an error) to hand over. False when
+        the wait has already ended: the bytes are then buffered like any others."""
         waiter = self._read_waiter
         if waiter is None or waiter.done():
-            self._head_parser = None
+            self._take_head_waiter()
             return False
         try:
             event = parser.feed(data)
         except Exception as exc:  # bad input: the connection answers it
-            self._head_parser = None
+            self._take_head_waiter()
             waiter.set_exception(exc)
             return True
         if event is not _NEED_DATA:
-            self._head_parser = None
+            self._take_head_waiter()
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
             self._arm(self._loop.time() + self._head_seconds)
