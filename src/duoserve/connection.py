@@ -94,9 +94,10 @@ class HTTPConnection:
         state = ctx.lifespan_state
         next_head = self.next_head
         head_timeout = config.timeout_request_head
+        buffered = codec.buffered
         while True:
             try:
-                if next_head is not None and not codec.buffered and not ctx.stopping:
+                if next_head is not None and not buffered and not ctx.stopping:
                     # The usual wait between requests, parsed as the bytes arrive.
                     if first:
                         event = await next_head(codec, head_timeout, head_timeout, ctx.fresh)
@@ -138,7 +139,7 @@ class HTTPConnection:
                     return
             elif not await self._serve(event, info) or ctx.stopping:
                 return
-            codec.start_next_cycle()
+            buffered = codec.start_next_cycle()
 
     # -- reading -------------------------------------------------------------------------
     async def recv(self) -> bytes:

@@ -139,8 +139,8 @@ class H11Codec(ResponseSide):
         conn = self._h11
         return conn is not None and conn.their_state in (h11.DONE, h11.MUST_CLOSE, _MIGHT_SWITCH)
 
-    def start_next_cycle(self) -> None:
-        """Carry the bytes after this request over to the next one."""
+    def start_next_cycle(self) -> int:
+        """Carry the bytes after this request over to the next one; how many there are."""
         conn = self._h11
         if conn is not None:
             data, closed = conn.trailing_data
@@ -149,3 +149,4 @@ class H11Codec(ResponseSide):
         self._h11 = None
         self.writer = None
         self.keep_alive = True
+        return len(self._buf)

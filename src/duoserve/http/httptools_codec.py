@@ -321,11 +321,12 @@ class HttptoolsCodec(ResponseSide):
             return self._fallback.request_complete()
         return self._in_request and self._ended
 
-    def start_next_cycle(self) -> None:
-        """Carry the bytes after this request over to the next one."""
+    def start_next_cycle(self) -> int:
+        """Carry the bytes after this request over to the next one; how many there are."""
         if self._fallback is not None:
             self._buf = bytearray(self._fallback.trailing_data)
             self._fallback = None
         self._in_request = False
         self.writer = None
         self.keep_alive = True
+        return len(self._buf)
