@@ -55,7 +55,13 @@ async def serve_websocket(
         await session.refuse(checked)
         return
     scope = websocket_scope(head, info, ctx.config, ctx.lifespan_state, checked.subprotocols)
-    await session.run(checked, scope)
+    if ctx.connections is None:
+        await session.run(checked, scope)
+        return
+    # Not among the connections the graceful deadline cancels at once: the close
+    # handshake it starts (bounded by ws_close_timeout) lets the app see the disconnect.
+    with ctx.connections.spared():
+        await session.run(checked, scope)
 
 
 class WebSocketSession:
