@@ -311,7 +311,7 @@ class Config:
     )
     ws_shutdown: WSShutdown = setting(
         "graceful",
-        "On shutdown, close open WebSockets (1012) after the graceful timeout "
+        "On shutdown, close open WebSockets (1001) after the graceful timeout "
         "('graceful') or at once ('immediate').",
         "WebSocket",
     )

@@ -28,6 +28,7 @@ _READ_SIZE = 64 * 1024
 _LINGER_BYTES = 1024 * 1024
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 ABNORMAL = 1006  # RFC 6455 §7.1.5: closed without a close frame
+GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down (shutdown)
 
 
 class Phase(enum.Enum):
@@ -419,4 +420,4 @@ class WebSocketSession:
         ctx = self._ctx
         trigger = ctx.force_close if self._config.ws_shutdown == "graceful" else ctx.shutting_down
         await trigger.wait()
-        await self._start_close(1012, "server shutting down")
+        await self._start_close(GOING_AWAY, "server shutting down")
