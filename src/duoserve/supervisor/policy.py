@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
+from ..errors import EXIT_DRAIN_CUT
 from .events import (
     Action,
     Command,
@@ -222,6 +223,9 @@ class Supervisor:
             return []
         actions: list[Action] = []
         if self.phase is Phase.STOPPING:
+            if event.code and not self._exit_status:  # it cut requests, or was cut itself
+                self._exit_status = EXIT_DRAIN_CUT
+                self._exit_message = f"{w.name} did not drain cleanly ({event.status})"
             actions.append(Log(logging.INFO, f"{w.name} exited ({event.status})"))
             if not self.workers:
                 self.phase = Phase.DONE
@@ -230,7 +234,7 @@ class Supervisor:
         if w.state is State.BOOTING:
             return self._boot_failed(w, event.status)
         if w.state is State.STOPPING:
-            level = logging.INFO if not w.killed else logging.WARNING
+            level = logging.INFO if not (w.killed or event.code) else logging.WARNING
             return [Log(level, f"{w.name} exited ({event.status})")]
         actions.append(Log(logging.ERROR, f"{w.name} died ({event.status}); replacing it"))
         if w.replaced_by is not None and w.replaced_by in self.workers:
