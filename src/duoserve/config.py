@@ -179,7 +179,8 @@ class Config:
     )
     timeout_graceful_shutdown: float = setting(
         30.0,
-        "Seconds in-flight requests get to finish on shutdown before their connections are closed.",
+        "Seconds in-flight requests get to finish on shutdown; then they are cancelled, their "
+        "connections closed, and the process exits with status 4.",
         "Timeouts",
         unit="s",
     )
