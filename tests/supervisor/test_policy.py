@@ -172,6 +172,12 @@ CASES = [
         ],
     ),
     Case(
+        "a worker stopped before it was ready had nothing to cut: exit 0",
+        [*started(1), *signal(Command.STOP), WorkerExited(1, 1, "killed by SIGTERM", -15)],
+        [Stopping(), Stop(1), Exit(0)],
+        Limits(workers=1),
+    ),
+    Case(
         "a worker that does not stop in time is killed",
         [*BOOTED, *signal(Command.STOP), Tick(29), Tick(31)],
         [Stopping(), Stop(1), Stop(2), Kill(1), Kill(2)],

@@ -91,6 +91,7 @@ class _Worker:
     replaces: int | None = None  # the worker this one is recycling
     replaced_by: int | None = None  # the replacement booting for this one
     keep: bool = False  # its replacement failed to boot: do not recycle it again
+    served: bool = False  # it became ready (so it may have had requests to cut)
 
     @property
     def name(self) -> str:
@@ -131,6 +132,7 @@ class Supervisor:
         """Take over a worker already serving (started before this supervisor existed)."""
         worker = self._new(self.generation, now)
         worker.pid, worker.state, worker.last_seen = pid, State.READY, now
+        worker.served = True
         self._description = description
         self.phase = Phase.RUNNING
         return worker.wid
@@ -181,7 +183,7 @@ class Supervisor:
         w = self.workers.get(event.wid)
         if w is None or w.state is not State.BOOTING:
             return []
-        w.state, w.last_seen = State.READY, event.now
+        w.state, w.last_seen, w.served = State.READY, event.now, True
         self._description = self._description or event.description
         actions: list[Action] = [Log(logging.INFO, f"{w.name} ready")]
         if self.phase is Phase.STOPPING:
@@ -223,7 +225,7 @@ class Supervisor:
             return []
         actions: list[Action] = []
         if self.phase is Phase.STOPPING:
-            if event.code and not self._exit_status:  # it cut requests, or was cut itself
+            if event.code and w.served and not self._exit_status:  # cut requests, or was cut
                 self._exit_status = EXIT_DRAIN_CUT
                 self._exit_message = f"{w.name} did not drain cleanly ({event.status})"
             actions.append(Log(logging.INFO, f"{w.name} exited ({event.status})"))
