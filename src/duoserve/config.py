@@ -179,7 +179,8 @@ class Config:
     )
     timeout_graceful_shutdown: float = setting(
         30.0,
-        "Seconds in-flight requests get to finish on shutdown before their connections are closed.",
+        "Seconds in-flight requests get to finish on shutdown; then they are cancelled, their "
+        "connections closed, and the process exits with status 4.",
         "Timeouts",
         unit="s",
     )
@@ -311,7 +312,7 @@ class Config:
     )
     ws_shutdown: WSShutdown = setting(
         "graceful",
-        "On shutdown, close open WebSockets (1012) after the graceful timeout "
+        "On shutdown, close open WebSockets (1001) after the graceful timeout "
         "('graceful') or at once ('immediate').",
         "WebSocket",
     )

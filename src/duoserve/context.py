@@ -12,7 +12,7 @@ import anyio
 
 from .config import Config
 from .http.framing import DateClock, HeaderCache
-from .transports import Cancellable
+from .transports import Cancellable, ConnectionTasks
 from .types import ASGIApp, Headers
 
 if TYPE_CHECKING:
@@ -50,8 +50,9 @@ class ServerContext:
     stop begins: idle connections are closed (their waits are in `idle`), new ones that
     have not sent their first request yet get `FRESH_GRACE` seconds more (their waits are
     in `fresh`), busy ones finish their request and close. `force_close` is set when the
-    graceful timeout runs out, just before the remaining connections are cancelled
-    (WebSockets send their close frame)."""
+    graceful timeout runs out: the HTTP connections left are cancelled at once, and
+    WebSockets (which run in `connections.spared()`) send their close frame and get
+    ws_close_timeout for the handshake."""
 
     config: Config
     app: ASGIApp
@@ -63,6 +64,7 @@ class ServerContext:
     force_close: anyio.Event = field(default_factory=anyio.Event)
     idle: set[Cancellable] = field(default_factory=set)
     fresh: set[Cancellable] = field(default_factory=set)
+    connections: ConnectionTasks | None = None  # set by the server once it accepts
     date_clock: DateClock = field(default_factory=DateClock)
     header_cache: HeaderCache = field(default_factory=HeaderCache)
     error_log: logging.Logger = field(default_factory=lambda: logging.getLogger("duoserve.error"))

@@ -35,3 +35,9 @@ class ProtocolError(DuoserveError):
 
 class ClientDisconnected(OSError):
     """Raised by ASGI send() once the client has gone (the spec asks for an OSError)."""
+
+
+# Process exit status after a stop that cut requests: the graceful timeout ran out (or a
+# second SIGINT, or the supervisor's kill) with connections still open. 0 means every
+# connection finished; 1 is a startup error. Documented in docs/deployment.md.
+EXIT_DRAIN_CUT = 4

@@ -28,7 +28,8 @@ log = logging.getLogger("duoserve.error")
 
 
 def run_config(config: Config, app: object | None = None) -> int:
-    """Serve until SIGINT/SIGTERM; returns the process exit status. Raises the duoserve
+    """Serve until SIGINT/SIGTERM; returns the process exit status (0, or EXIT_DRAIN_CUT
+    when the stop cut connections). Raises the duoserve
     errors (AppLoadError, StartupError, ConfigError) for the CLI to print as one line."""
     configure(config)
     from .supervisor import needs_supervisor, supervise
@@ -41,7 +42,7 @@ def run_config(config: Config, app: object | None = None) -> int:
     sockets = bind_all(config)
     handover = Handover(config, sockets)
     try:
-        anyio.run(
+        status: int = anyio.run(
             _serve_with_signals,
             config,
             asgi_app,
@@ -60,7 +61,7 @@ def run_config(config: Config, app: object | None = None) -> int:
         raise own from None
     finally:
         close_all(sockets)
-    return 0
+    return status
 
 
 def _own_error(exc: BaseException) -> DuoserveError | None:
@@ -147,7 +148,7 @@ async def _serve_with_signals(
     loaded: LoadedApp,
     sockets: Sequence[BoundSocket],
     handover: Handover,
-) -> None:
+) -> int:
     server = Server(config, app, sockets=sockets, websocket_enabled=loaded.interface != "wsgi")
     loop = "uvloop" if backend_options(config) else config.backend
     async with anyio.create_task_group() as tg:
@@ -170,6 +171,7 @@ async def _serve_with_signals(
             )
         if isinstance(server.app, StaticFiles):
             log.info("static files: %s", server.app.describe())
+    return server.exit_status
 
 
 async def _watch_signals(server: Server, tg: anyio.abc.TaskGroup, handover: Handover) -> None:
@@ -183,7 +185,7 @@ async def _watch_signals(server: Server, tg: anyio.abc.TaskGroup, handover: Hand
             elif not stopping:
                 stopping = True
                 log.info("%s received: shutting down gracefully", signal.Signals(signum).name)
-                handover.note_stop(immediate=False)
+                handover.note_stop(immediate=False)  # closes its copies of the listeners
                 server.shutdown()
             elif signum == signal.SIGINT:
                 log.warning("second SIGINT: exiting at once")

@@ -19,12 +19,13 @@ from anyio.abc import SocketAttribute
 from .config import Config
 from .context import FRESH_GRACE, ConnInfo, ServerContext
 from .edge import serve_accepted
-from .errors import StartupError
+from .errors import EXIT_DRAIN_CUT, StartupError
 from .http.codec import codec_factory
 from .lifespan import Lifespan
 from .proxy import TrustedProxies
 from .sockets import BoundSocket, bind_all, close_all
 from .static import with_static
+from .thread_pool import ABANDON_THREADS
 from .tls import TLSSetup, https_url
 from .transports import ConnectionTasks, open_stream, wait_readable
 from .types import ASGIApp
@@ -65,6 +66,13 @@ class Server:
         self._stop: anyio.Event | None = None
         self._open = 0
         self._all_closed: anyio.Event | None = None
+        self.cut = 0  # connections still open when the drain stopped waiting for them
+
+    @property
+    def exit_status(self) -> int:
+        """What the process exits with once serve() has returned: 0 when the drain was
+        clean, EXIT_DRAIN_CUT when it cut connections."""
+        return EXIT_DRAIN_CUT if self.cut else 0
 
     def shutdown(self) -> None:
         """Begin a graceful stop: no new connections; in-flight requests may finish."""
@@ -117,36 +125,83 @@ class Server:
         assert self._stop is not None
         config = self.config
         slots = anyio.Semaphore(config.limit_connections)
-        async with anyio.create_task_group() as group:
-            connections = ConnectionTasks(group)
-            try:
-                async with anyio.create_task_group() as accepting:
+        # Set at the deadline: a cancelled WSGI request stops waiting for its thread.
+        abandon = anyio.Event()
+        token = ABANDON_THREADS.set(abandon)
+        try:
+            async with anyio.create_task_group() as group:
+                connections = ctx.connections = ConnectionTasks(group)
+                try:
+                    async with anyio.create_task_group() as accepting:
+                        for listener in listeners:
+                            accepting.start_soon(
+                                self._accept_loop, listener, connections, slots, ctx
+                            )
+                        await self._stop.wait()
+                        accepting.cancel_scope.cancel()
                     for listener in listeners:
-                        accepting.start_soon(self._accept_loop, listener, connections, slots, ctx)
-                    await self._stop.wait()
-                    accepting.cancel_scope.cancel()
-                for listener in listeners:
-                    await listener.aclose()
-                # Graceful drain: idle keep-alive connections close now, busy ones after
-                # their current request; whatever is left at the deadline is cut.
-                self._all_closed = anyio.Event()
-                if self._open == 0:
-                    self._all_closed.set()
-                ctx.begin_shutdown()
-                with anyio.move_on_after(config.timeout_graceful_shutdown):
-                    with anyio.move_on_after(FRESH_GRACE):
-                        await self._all_closed.wait()
-                    ctx.end_fresh_grace()
-                    await self._all_closed.wait()
-                if not self._all_closed.is_set():
-                    log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
-                    ctx.force_close.set()
-                    with anyio.move_on_after(config.ws_close_timeout):
-                        await self._all_closed.wait()
-            finally:
-                # Also when the accept loop failed or the server is cancelled.
-                with anyio.move_on_after(config.ws_close_timeout, shield=True):
-                    await connections.aclose()
+                        self._close_listener(listener, connections, slots, ctx)
+                    await self._drain(ctx, connections, abandon)
+                finally:
+                    # Also when the accept loop failed or the server is cancelled.
+                    self.cut = max(self.cut, self._open)
+                    abandon.set()
+                    with anyio.move_on_after(config.ws_close_timeout, shield=True):
+                        await connections.aclose()
+        finally:
+            ABANDON_THREADS.reset(token)
+
+    def _close_listener(
+        self,
+        listener: anyio.abc.SocketListener,
+        connections: ConnectionTasks,
+        slots: anyio.Semaphore,
+        ctx: ServerContext,
+    ) -> None:
+        """Stop listening, with no await between the last accept() and the close: what
+        the kernel has queued is accepted and answered (with `Connection: close`) rather
+        than reset when the socket closes. Beyond --limit-connections too: the listen
+        backlog bounds them, and the drain deadline bounds how long they are served."""
+        raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
+        kind = (int(raw.family), int(raw.type), raw.proto)
+        while True:
+            try:
+                client = _accept_now(raw, kind)
+            except OSError:
+                break
+            if client is None:
+                break
+            with contextlib.suppress(anyio.WouldBlock):
+                slots.acquire_nowait()
+            connections.start(self._handle, client, slots, ctx)
+        with contextlib.suppress(OSError):
+            raw.close()
+
+    async def _drain(
+        self, ctx: ServerContext, connections: ConnectionTasks, abandon: anyio.Event
+    ) -> None:
+        """Graceful drain: idle keep-alive connections close now, busy ones after their
+        current request. At the deadline the HTTP connections left are cancelled (apps
+        cancelled, WSGI threads abandoned) and WebSockets get their close handshake."""
+        config = self.config
+        self._all_closed = anyio.Event()
+        if self._open == 0:
+            self._all_closed.set()
+        ctx.begin_shutdown()
+        with anyio.move_on_after(config.timeout_graceful_shutdown):
+            with anyio.move_on_after(FRESH_GRACE):
+                await self._all_closed.wait()
+            ctx.end_fresh_grace()
+            await self._all_closed.wait()
+        if self._all_closed.is_set():
+            return
+        self.cut = self._open
+        log.warning("graceful shutdown timed out; closing %d connection(s)", self._open)
+        ctx.force_close.set()
+        abandon.set()
+        connections.cancel()
+        with anyio.move_on_after(config.ws_close_timeout, shield=True):
+            await self._all_closed.wait()
 
     async def _accept_loop(
         self,

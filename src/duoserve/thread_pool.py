@@ -7,11 +7,14 @@ cancel scope; here the task that awaits `run()` serves the thread's calls itself
 crossing is one wake-up each way. The calls then run inside the request's task: its cancel
 scopes and timeouts apply to them, and when that task is cancelled the thread's pending and
 later calls raise ClientDisconnected while the task waits for the thread to return (a
-thread cannot be stopped from outside)."""
+thread cannot be stopped from outside) — unless the server has set ABANDON_THREADS (its
+graceful deadline): then the task stops waiting and the daemon thread is left to end
+on its own, so the process can exit without it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections import deque
@@ -29,6 +32,12 @@ T = TypeVar("T")
 IDLE_SECONDS = 10.0
 
 _local = threading.local()  # .job: the _Job the current pool thread runs
+
+# Set by the server for its connection tasks: once the event is set, a cancelled run()
+# returns without waiting for its thread.
+ABANDON_THREADS: contextvars.ContextVar[anyio.Event | None] = contextvars.ContextVar(
+    "duoserve_abandon_threads", default=None
+)
 
 
 class _Job(Generic[T]):
@@ -159,12 +168,26 @@ class ThreadPool:
 
     async def _cancel(self, job: _Job[Any]) -> None:
         """The waiting task is cancelled: refuse the thread's calls and wait for it to end,
-        unless it never started."""
+        unless it never started or ABANDON_THREADS is (or becomes) set."""
         with self._cond:
             job.cancelled = True
             if not job.started:
                 self._jobs.remove(job)
                 return
+        abandon = ABANDON_THREADS.get()
+        if abandon is None:
+            await self._refuse_until_done(job)
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_when_set, abandon, tg.cancel_scope)
+            await self._refuse_until_done(job)
+            tg.cancel_scope.cancel()
+        # Abandoned: answer what the thread asked meanwhile; later calls raise at once.
+        while job.calls:
+            if job.calls.popleft()[2]:
+                job.answer(None, ClientDisconnected("the server closed the connection"))
+
+    async def _refuse_until_done(self, job: _Job[Any]) -> None:
         while not job.done:
             while job.calls:
                 if job.calls.popleft()[2]:
@@ -210,7 +233,13 @@ def _run_job(job: _Job[Any]) -> None:
     finally:
         _local.job = None
         job.done = True
-        job.wake(job.notify)
+        with contextlib.suppress(RuntimeError):  # an abandoned job outliving its loop
+            job.wake(job.notify)
+
+
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def call_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:

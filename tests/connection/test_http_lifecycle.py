@@ -213,6 +213,60 @@ async def test_shutdown_serves_a_new_connection_whose_request_is_late() -> None:
         await silent.aclose()
 
 
+async def test_shutdown_answers_connections_queued_in_the_backlog() -> None:
+    """A connection the kernel queued but the server had not accepted yet when the drain
+    began (here: beyond --limit-connections) is accepted and answered before the listener
+    closes, not reset by the close."""
+    entered = anyio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            entered.set()
+            await anyio.sleep(0.5)
+        await hello(scope, receive, send)
+
+    async with running_server(slow, limit_connections=1) as srv:
+        busy = await srv.connect()
+        await busy.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await entered.wait()
+        queued = await srv.connect()  # accepted by the kernel, not yet by duoserve
+        await queued.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await anyio.sleep(0.1)
+        srv.server.shutdown()
+        with anyio.fail_after(5):
+            answers = [await read_all(queued), await read_all(busy)]
+        await queued.aclose()
+        await busy.aclose()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"ok")
+        assert b"connection: close" in answer
+
+
+async def test_graceful_timeout_cancels_requests_at_the_deadline() -> None:
+    """At the deadline an in-flight request is cancelled at once, not after the WebSocket
+    close timeout: the app sees the cancellation and the connection closes unanswered."""
+    cancelled = anyio.Event()
+
+    async def stuck(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    settings = {"timeout_graceful_shutdown": 0.3, "ws_close_timeout": 5}
+    async with running_server(stuck, lifespan="off", **settings) as srv:
+        async with await srv.connect() as stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await anyio.sleep(0.1)
+            started = anyio.current_time()
+            srv.server.shutdown()
+            with anyio.fail_after(2):
+                await cancelled.wait()
+                assert await read_all(stream) == b""
+            assert anyio.current_time() - started < 1
+    assert srv.server.cut == 1 and srv.server.exit_status != 0
+
+
 async def test_graceful_timeout_cuts_stuck_requests() -> None:
     async def stuck(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

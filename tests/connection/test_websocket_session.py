@@ -277,7 +277,7 @@ async def test_server_pings_keep_a_live_client() -> None:
 
 
 @pytest.mark.parametrize(("mode", "min_delay"), [("immediate", 0.0), ("graceful", 0.3)])
-async def test_shutdown_closes_with_1012(mode: str, min_delay: float) -> None:
+async def test_shutdown_closes_with_1001(mode: str, min_delay: float) -> None:
     app = Recorder()
     connected = anyio.Event()
     settings = {"ws_shutdown": mode, "timeout_graceful_shutdown": 0.3}
@@ -301,9 +301,9 @@ async def test_shutdown_closes_with_1012(mode: str, min_delay: float) -> None:
             await connected.wait()
         srv.server.shutdown()
     code, elapsed = result
-    assert code == 1012
+    assert code == 1001
     assert min_delay <= elapsed < min_delay + 3
-    assert (await app.finished())["code"] == 1012
+    assert (await app.finished())["code"] == 1001
 
 
 @pytest.mark.parametrize(

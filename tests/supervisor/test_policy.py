@@ -162,6 +162,22 @@ CASES = [
         [Stopping(), Stop(1), Stop(2), Exit(0)],
     ),
     Case(
+        "a worker whose drain was cut (exit 4) or that was killed: the supervisor exits 4",
+        [*BOOTED, *signal(Command.STOP), WorkerExited(1, 1, "exit code 4", 4), *exited(2)],
+        [
+            Stopping(),
+            Stop(1),
+            Stop(2),
+            Exit(4, "worker 1 (pid 101) did not drain cleanly (exit code 4)"),
+        ],
+    ),
+    Case(
+        "a worker stopped before it was ready had nothing to cut: exit 0",
+        [*started(1), *signal(Command.STOP), WorkerExited(1, 1, "killed by SIGTERM", -15)],
+        [Stopping(), Stop(1), Exit(0)],
+        Limits(workers=1),
+    ),
+    Case(
         "a worker that does not stop in time is killed",
         [*BOOTED, *signal(Command.STOP), Tick(29), Tick(31)],
         [Stopping(), Stop(1), Stop(2), Kill(1), Kill(2)],

@@ -12,7 +12,7 @@ import anyio.lowlevel
 import pytest
 
 from duoserve.errors import ClientDisconnected
-from duoserve.thread_pool import ThreadPool, call_async, post_last
+from duoserve.thread_pool import ABANDON_THREADS, ThreadPool, call_async, post_last
 
 pytestmark = pytest.mark.anyio
 
@@ -155,6 +155,43 @@ async def test_cancelled_task_waits_for_its_thread_which_sees_a_disconnect() -> 
     assert scope.cancelled_caught
     assert in_call.is_set()
     assert outcome == ["disconnected in call", "later call refused", "thread returned"]
+
+
+async def test_abandon_threads_ends_the_wait_for_a_cancelled_thread() -> None:
+    """Once the server sets ABANDON_THREADS (its graceful deadline), a cancelled call
+    returns without waiting for its thread, which can still not call into the loop."""
+    pool = ThreadPool(1, "test")
+    release = threading.Event()
+    outcome: list[str] = []
+
+    def work() -> None:
+        release.wait(5)
+        try:
+            call_async(anyio.sleep, 0)
+        except ClientDisconnected:
+            outcome.append("refused")
+
+    abandon = anyio.Event()
+    token = ABANDON_THREADS.set(abandon)
+    try:
+        started = anyio.current_time()
+        with anyio.move_on_after(0.1) as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_set_later, abandon, 0.2)
+                await pool.run(work)
+        assert scope.cancelled_caught
+        assert anyio.current_time() - started < 1  # not the 5 s the thread could take
+    finally:
+        ABANDON_THREADS.reset(token)
+        release.set()
+    await anyio.to_thread.run_sync(lambda: time.sleep(0.1))
+    assert outcome == ["refused"]
+
+
+async def _set_later(event: anyio.Event, seconds: float) -> None:
+    with anyio.CancelScope(shield=True):
+        await anyio.sleep(seconds)
+    event.set()
 
 
 async def test_a_queued_call_cancelled_before_it_starts_never_runs() -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from ..config import Config
-from ..errors import ConfigError, StartupError
+from ..errors import EXIT_DRAIN_CUT, ConfigError, StartupError
 from ..runner import as_asgi, resolve_app
 from ..sockets import BoundSocket, bind_all, close_all
 from ..static import describe_mounts, parse_mounts
@@ -44,7 +44,8 @@ def needs_supervisor(config: Config, environ: Mapping[str, str] = os.environ) ->
 
 
 def supervise(config: Config, app: object | None = None) -> int:
-    """Bind, run the workers until told to stop; 0, or StartupError when they cannot boot."""
+    """Bind, run the workers until told to stop; 0, EXIT_DRAIN_CUT when the stop cut
+    requests, or StartupError when the workers cannot boot."""
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
     mounts = parse_mounts(config)  # a bad --static stops here, before any worker starts
@@ -61,9 +62,19 @@ def supervise(config: Config, app: object | None = None) -> int:
     try:
         refs = socket_refs(config, sockets)
         watcher = make_watcher(config, time.monotonic()) if config.reload else None
-        result = Runtime(config, refs, preloaded=loaded, watcher=watcher).run()
+
+        def close_listeners() -> None:
+            for bound in sockets:
+                bound.sock.close()  # close_all() still removes a Unix socket's path
+
+        runtime = Runtime(
+            config, refs, preloaded=loaded, watcher=watcher, close_listeners=close_listeners
+        )
+        result = runtime.run()
     finally:
         close_all(sockets)
+    if result.status == EXIT_DRAIN_CUT:
+        return result.status
     if result.status:
         raise StartupError(result.message)
     return 0

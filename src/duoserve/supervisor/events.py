@@ -56,6 +56,7 @@ class WorkerExited:
     wid: int
     now: float
     status: str  # "exit code 1", "killed by SIGKILL"
+    code: int = 0  # the exit code, or minus the signal that killed it
 
 
 @dataclass(frozen=True, slots=True)

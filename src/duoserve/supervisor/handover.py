@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 
 from ..config import Config
-from ..errors import StartupError
+from ..errors import EXIT_DRAIN_CUT, StartupError
 from ..server import Server
 from ..sockets import BoundSocket
 from .events import Command
@@ -44,8 +44,17 @@ class Handover:
         return (hup,) if hup is not None and self.config.app else ()
 
     def note_stop(self, *, immediate: bool) -> None:
-        """The server is stopping; a worker already handed over must stop too."""
+        """The server is stopping; a worker already handed over must stop too. This
+        process's copies of the listeners close now (unless a worker is booting on them):
+        left open, they would queue connections that nobody accepts."""
         self.command = Command.QUIT if immediate else Command.STOP
+        if not self._busy:
+            self._close_refs()
+
+    def _close_refs(self) -> None:
+        for ref in self.refs:
+            os.close(ref.fd)
+        self.refs = ()
 
     async def start(self, server: Server) -> None:
         if self._busy or self.worker is not None or self.command is not None:
@@ -59,6 +68,7 @@ class Handover:
         if worker is None:
             return
         if self.command is not None:  # stopped meanwhile: do not hand over
+            self._close_refs()
             os.kill(worker[0], signal.SIGTERM)
             await anyio.to_thread.run_sync(os.waitpid, worker[0], 0)
             os.close(worker[1])
@@ -70,15 +80,18 @@ class Handover:
     def supervise(self) -> int:
         assert self.worker is not None
         pid, pipe, description = self.worker
-        runtime = Runtime(self.config.with_changes(workers=1), self.refs)
+        runtime = Runtime(
+            self.config.with_changes(workers=1), self.refs, close_listeners=self._close_refs
+        )
         runtime.adopt(pid, pipe, description)
         if self.command is not None:
             runtime.request(self.command)
         try:
             result = runtime.run()
         finally:
-            for ref in self.refs:
-                os.close(ref.fd)
+            self._close_refs()
+        if result.status == EXIT_DRAIN_CUT:
+            return result.status
         if result.status:
             raise StartupError(result.message)
         return 0

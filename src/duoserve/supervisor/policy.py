@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
+from ..errors import EXIT_DRAIN_CUT
 from .events import (
     Action,
     Command,
@@ -90,6 +91,7 @@ class _Worker:
     replaces: int | None = None  # the worker this one is recycling
     replaced_by: int | None = None  # the replacement booting for this one
     keep: bool = False  # its replacement failed to boot: do not recycle it again
+    served: bool = False  # it became ready (so it may have had requests to cut)
 
     @property
     def name(self) -> str:
@@ -130,6 +132,7 @@ class Supervisor:
         """Take over a worker already serving (started before this supervisor existed)."""
         worker = self._new(self.generation, now)
         worker.pid, worker.state, worker.last_seen = pid, State.READY, now
+        worker.served = True
         self._description = description
         self.phase = Phase.RUNNING
         return worker.wid
@@ -180,7 +183,7 @@ class Supervisor:
         w = self.workers.get(event.wid)
         if w is None or w.state is not State.BOOTING:
             return []
-        w.state, w.last_seen = State.READY, event.now
+        w.state, w.last_seen, w.served = State.READY, event.now, True
         self._description = self._description or event.description
         actions: list[Action] = [Log(logging.INFO, f"{w.name} ready")]
         if self.phase is Phase.STOPPING:
@@ -222,6 +225,9 @@ class Supervisor:
             return []
         actions: list[Action] = []
         if self.phase is Phase.STOPPING:
+            if event.code and w.served and not self._exit_status:  # cut requests, or was cut
+                self._exit_status = EXIT_DRAIN_CUT
+                self._exit_message = f"{w.name} did not drain cleanly ({event.status})"
             actions.append(Log(logging.INFO, f"{w.name} exited ({event.status})"))
             if not self.workers:
                 self.phase = Phase.DONE
@@ -230,7 +236,7 @@ class Supervisor:
         if w.state is State.BOOTING:
             return self._boot_failed(w, event.status)
         if w.state is State.STOPPING:
-            level = logging.INFO if not w.killed else logging.WARNING
+            level = logging.INFO if not (w.killed or event.code) else logging.WARNING
             return [Log(level, f"{w.name} exited ({event.status})")]
         actions.append(Log(logging.ERROR, f"{w.name} died ({event.status}); replacing it"))
         if w.replaced_by is not None and w.replaced_by in self.workers:

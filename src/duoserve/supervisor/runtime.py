@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import duoserve
@@ -64,9 +64,14 @@ class Runtime:
         *,
         preloaded: LoadedApp | None = None,
         watcher: Watcher | None = None,
+        close_listeners: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.sockets = tuple(sockets)
+        # This process's copies of the listening sockets, closed as the final stop begins
+        # (before the workers are told): kept open, the kernel would queue connections
+        # into them that nobody accepts. Never on a reload: new workers share them.
+        self.close_listeners = close_listeners
         self.preloaded = preloaded
         self.watcher = watcher
         self.policy = policy.Supervisor(policy.Limits.from_config(config), time.monotonic())
@@ -197,6 +202,9 @@ class Runtime:
                 )
             systemd.notify("READY=1", os.environ)
         elif isinstance(action, events.Stopping):
+            if self.close_listeners is not None:
+                self.close_listeners()
+                self.close_listeners = None
             systemd.notify("STOPPING=1", os.environ)
 
     # -- workers ----------------------------------------------------------------------------
@@ -295,7 +303,8 @@ class Runtime:
                 if owner == wid:  # what it said last (its boot error) comes before its exit
                     while self._read(fd):
                         pass
-            self._events.append(events.WorkerExited(wid, now, exit_status(status)))
+            code = os.waitstatus_to_exitcode(status)
+            self._events.append(events.WorkerExited(wid, now, exit_status(status), code))
 
     def _install_signals(self) -> dict[int, signal._HANDLER]:
         def enqueue(signum: int, frame: FrameType | None) -> None:

@@ -90,7 +90,8 @@ class _Counter:
 
 
 def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
-    """Serve until SIGTERM; returns the exit status (BOOT_FAILED when it never served)."""
+    """Serve until SIGTERM; returns the exit status (BOOT_FAILED when it never served,
+    EXIT_DRAIN_CUT when the graceful timeout cut connections)."""
     _reset_signals()
     config = spec.config
     channel = Channel(spec.channel)
@@ -99,7 +100,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
         loaded = preloaded or resolve_app(config, None)
         app, config = as_asgi(loaded, config)
         sockets = [_open(ref, config) for ref in spec.sockets]
-        anyio.run(
+        status: int = anyio.run(
             _serve,
             config,
             app,
@@ -118,7 +119,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
             traceback.print_exception(own.__cause__, file=sys.stderr)
         channel.send("fail", json.dumps(str(own)))
         return BOOT_FAILED
-    return 0
+    return status
 
 
 async def _serve(
@@ -128,7 +129,7 @@ async def _serve(
     sockets: Sequence[BoundSocket],
     channel: Channel,
     parent: int,
-) -> None:
+) -> int:
     counter = _Counter(app) if config.max_requests else None
     server = Server(
         config,
@@ -148,6 +149,7 @@ async def _serve(
 
         await tg.start(serve_then_stop)
         channel.send("ready", describe(loaded, config, server))
+    return server.exit_status
 
 
 async def _stop_on_sigterm(

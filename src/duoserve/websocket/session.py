@@ -28,6 +28,7 @@ _READ_SIZE = 64 * 1024
 _LINGER_BYTES = 1024 * 1024
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 ABNORMAL = 1006  # RFC 6455 §7.1.5: closed without a close frame
+GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down (shutdown)
 
 
 class Phase(enum.Enum):
@@ -55,7 +56,13 @@ async def serve_websocket(
         await session.refuse(checked)
         return
     scope = websocket_scope(head, info, ctx.config, ctx.lifespan_state, checked.subprotocols)
-    await session.run(checked, scope)
+    if ctx.connections is None:
+        await session.run(checked, scope)
+        return
+    # Not among the connections the graceful deadline cancels at once: the close
+    # handshake it starts (bounded by ws_close_timeout) lets the app see the disconnect.
+    with ctx.connections.spared():
+        await session.run(checked, scope)
 
 
 class WebSocketSession:
@@ -413,4 +420,4 @@ class WebSocketSession:
         ctx = self._ctx
         trigger = ctx.force_close if self._config.ws_shutdown == "graceful" else ctx.shutting_down
         await trigger.wait()
-        await self._start_close(1012, "server shutting down")
+        await self._start_close(GOING_AWAY, "server shutting down")
