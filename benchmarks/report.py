@@ -153,7 +153,7 @@ def versions(servers: Iterable[Server]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for server in servers:
         seen.setdefault(server.package, server.version())
-    for extra in ("httptools", "uvloop", "h11", "wsproto", "anyio", "django"):
+    for extra in ("httptools", "uvloop", "h11", "wsproto", "anyio", "django", "fastapi"):
         with contextlib.suppress(PackageNotFoundError):
             seen.setdefault(extra, version(extra))
     return sorted(seen.items())

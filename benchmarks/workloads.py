@@ -35,6 +35,7 @@ class Workload:
 
 ASGI, WSGI = "asgi_app:app", "wsgi_app:app"
 DJANGO_ASGI, DJANGO_WSGI = "django_app:asgi_application", "django_app:wsgi_application"
+FASTAPI = "fastapi_app:app"
 CLOSE = ("-H", "Connection: close")
 POST = ("-s", str(HERE / "post.lua"))
 WS_SERVERS = ("duoserve", "uvicorn", "hypercorn", "granian")
@@ -72,6 +73,7 @@ WORKLOADS = [
     Workload(
         "wsgi-hello-2w", "WSGI hello world, 2 workers", "wsgi", app=WSGI, workers=2, quick=False
     ),
+    Workload("fastapi-hello", "FastAPI hello (async path operation, JSON)", "asgi", app=FASTAPI),
     Workload("django-asgi", "Django view through asgi.py", "asgi", app=DJANGO_ASGI, quick=False),
     Workload("django-wsgi", "Django view through wsgi.py", "wsgi", app=DJANGO_WSGI, quick=False),
     Workload(
