@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from instructions import LOADS, _close, _http, _ws, _ws_connect, plan
+from instructions import LOADS, REQUESTS, _close, _http, _ws, _ws_connect, plan
 from servers import SERVERS, Server, serving
 
 DEFAULT_SERVERS = "duoserve,uvicorn,uvicorn-wsgi"
@@ -85,7 +85,7 @@ def _drive(port: int, unit: str, count: int, socks: list[socket.socket]) -> None
     elif unit == "msg":
         _ws(socks, count)
     else:
-        _http(socks, count)
+        _http(socks, count, REQUESTS[unit])
 
 
 def profile(server: Server, load: str, requests: int) -> collections.Counter[str]:
@@ -99,7 +99,7 @@ def profile(server: Server, load: str, requests: int) -> collections.Counter[str
             socks: list[socket.socket] = []
             if unit == "msg":
                 socks = [_ws_connect(port)]
-            elif unit == "req":
+            elif unit in REQUESTS:
                 socks = [socket.create_connection(("127.0.0.1", port))]
             _drive(port, unit, WARM_UP, socks)
             _signal(control, "reset")

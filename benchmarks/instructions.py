@@ -34,17 +34,25 @@ LOADS = {
     "wsgi-hello": ("wsgi", "wsgi_app:app", "req"),
     "ws-small": ("asgi", "asgi_app:app", "msg"),
     "asgi-close": ("asgi", "asgi_app:app", "conn"),
+    "asgi-post": ("asgi", "asgi_app:app", "post"),
 }
 DEFAULT_SERVERS = "duoserve,duoserve-h11,uvicorn,uvicorn-h11,uvicorn-wsgi"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
 REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+# What benchmarks/post.lua sends: 1 KiB to /echo, which sends it back.
+REQUEST_POST = (
+    b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Length: 1024\r\n\r\n" + b"x" * 1024
+)
+# The request each keep-alive unit sends.
+REQUESTS = {"req": REQUEST, "post": REQUEST_POST}
 CONNECTIONS = 4
 
 
-def _http(socks: list[socket.socket], count: int) -> None:
+def _http(socks: list[socket.socket], count: int, request: bytes = REQUEST) -> None:
     for i in range(count):
         sock = socks[i % len(socks)]
-        sock.sendall(REQUEST)
+        sock.sendall(request)
         data = b""
         while b"\r\n\r\n" not in data:
             data += _recv(sock)
@@ -115,7 +123,7 @@ def count(server: Server, load: str, units: int, out_dir: Path) -> int:
             _ws(socks, units)
         else:
             socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
-            _http(socks, units)
+            _http(socks, units, REQUESTS[unit])
         for sock in socks:
             sock.close()
     total = 0
@@ -135,7 +143,7 @@ def plan(loads: list[str], wanted: list[str]) -> Iterator[tuple[str, Server, str
         for server in SERVERS:
             if server.name not in wanted or server.interface != interface or server.missing():
                 continue
-            if unit != "req" and server.name.endswith(("-h11", "-wsgi")):
+            if unit not in REQUESTS and server.name.endswith(("-h11", "-wsgi")):
                 continue
             yield load, server, unit
 

@@ -46,6 +46,19 @@ VALID = [
     b"get / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
     b"OPTIONS * HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+    # The regex head with a body or a Connection option (httptools_codec._plain).
+    b"POST /u HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 0003 \r\n\r\nabc",
+    b"POST /u HTTP/1.1\r\nHost: a\r\ncontent-length:\t40\r\n\r\n" + b"x" * 40,
+    b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000002\r\n\r\nok",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.0\r\nHost: a\r\nConnection: KEEP-ALIVE \r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, te\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive-ish\r\n\r\n",
+    b"POST /u HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
     # pipelined
     b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"
     b"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -63,6 +76,11 @@ INVALID = [
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\nConnection: close\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2 2\r\n\r\nok",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -91,20 +109,26 @@ INVALID = [
 ]
 
 
-def run(codec: Any, chunks: list[bytes]) -> list[Any]:
+def run(codec: Any, chunks: list[bytes], fed: bool = False) -> list[Any]:
     """Feed `chunks` then EOF; the events (bodies merged), the keep-alive flag after each
-    head, and the error status if one is raised."""
+    head, and the error status if one is raised. `fed`: the bytes go in through feed()
+    (what the lean stream does between requests) instead of receive_data()."""
     pending = [*chunks, b""]
     out: list[Any] = []
+    event: Any = None
     for _ in range(len(chunks) + 100):
         try:
-            event = codec.next_event()
+            if fed and event is Signal.NEED_DATA and pending:
+                event = codec.feed(pending.pop(0))
+            else:
+                event = codec.next_event()
         except ProtocolError as exc:
             return [*out, ("error", exc.status, codec.keep_alive)]
         if event is Signal.NEED_DATA:
             if not pending:
                 return [*out, "need-data"]
-            codec.receive_data(pending.pop(0))
+            if not fed:
+                codec.receive_data(pending.pop(0))
         elif isinstance(event, RequestHead):
             out.append(("head", event, codec.keep_alive))
         elif isinstance(event, Body):
@@ -155,6 +179,14 @@ def test_codecs_agree_on_the_corpus(data: bytes) -> None:
     for chunks in splits(data):
         expected = run(H11Codec(CONFIG), chunks)
         assert run(HttptoolsCodec(CONFIG), chunks) == expected, chunks
+
+
+@pytest.mark.parametrize("data", VALID + INVALID)
+def test_feed_gives_the_events_of_receive_data_and_next_event(data: bytes) -> None:
+    for chunks in splits(data):
+        expected = run(H11Codec(CONFIG), chunks)
+        assert run(HttptoolsCodec(CONFIG), chunks, fed=True) == expected, chunks
+        assert run(H11Codec(CONFIG), chunks, fed=True) == expected, chunks
 
 
 def test_codecs_agree_on_mutated_requests() -> None:

@@ -32,11 +32,14 @@ _SIMPLE = re.compile(
     rb"(\n(?:" + _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n)*)\r\n"
 )
 _FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
-# In a lower-cased field block: the fields that ask for more than a plain request (a body,
-# an upgrade, connection options, an expectation), and one valid Host line.
-_UNUSUAL = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade|connection|expect):")
+# In a lower-cased field block: the fields that ask for more than a plain request (chunked
+# framing, an upgrade, an expectation), one valid Host line, one Content-Length of a size
+# every parser reads alike, and one Connection field of a single close or keep-alive.
+_UNUSUAL = re.compile(rb"\n(?:transfer-encoding|upgrade|expect):")
 _BODY_OR_UPGRADE = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade):")
 _HOST_LINE = re.compile(rb"\nhost:[ \t]*" + HOST_VALUE + rb"[ \t]*\r")
+_LENGTH_LINE = re.compile(rb"\ncontent-length:[ \t]*([0-9]{1,15})[ \t]*\r")
+_CONNECTION_LINE = re.compile(rb"\nconnection:[ \t]*(close|keep-alive)[ \t]*\r")
 
 
 class HttptoolsCodec(ResponseSide):
@@ -160,7 +163,7 @@ class HttptoolsCodec(ResponseSide):
                     else:
                         del buf[:end]
                     return plain
-            if unusual is None or not _BODY_OR_UPGRADE.search(low, unusual.start()):
+            if not _BODY_OR_UPGRADE.search(low):
                 simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
                 if len(simple_fields) <= self._limits.fields:
                     version = "1.1" if minor == b"1" else "1.0"
@@ -234,12 +237,14 @@ class HttptoolsCodec(ResponseSide):
             self.receive_data(data)
             return self.next_event()
         simple = _SIMPLE.match(data)
-        if simple is not None and simple.end() == len(data) <= self._small_head:
+        if simple is not None and (end := simple.end()) <= self._small_head:
             method, target, minor, block = simple.groups()
             low = block.lower()
             if _UNUSUAL.search(low) is None:
                 plain = self._plain(method, target, minor, block, low)
                 if plain is not None:
+                    if end < len(data):  # the body, or the next request
+                        self._buf += data[end:]
                     return plain
         self._buf += data
         return self._scan_head()
@@ -247,31 +252,47 @@ class HttptoolsCodec(ResponseSide):
     def _plain(
         self, method: bytes, target: bytes, minor: bytes, block: bytes, low: bytes
     ) -> RequestHead | None:
-        """The most common head of all, begun without build_head(): no body, upgrade,
-        Connection or Expect field, one valid Host (none for HTTP/1.0 is fine), no
-        fragment, not CONNECT. None when any of that does not hold: build_head() then
-        decides. The caller takes the head's bytes out of the buffer."""
+        """The most common heads of all, begun without build_head(): no chunked framing,
+        upgrade or Expect field, one valid Host (none for HTTP/1.0 is fine), at most one
+        Content-Length within the body limit, at most one Connection field that is just
+        close or keep-alive, no fragment, not CONNECT. None
+        when any of that does not hold: build_head() then decides. The caller takes the
+        head's bytes out of the buffer."""
         hosts = low.count(b"\nhost:")
         if hosts > 1 or (hosts == 0 and minor == b"1") or b"#" in target or method == b"CONNECT":
             return None
         if hosts and _HOST_LINE.search(low) is None:
             return None
+        length = None
+        if b"\ncontent-length:" in low:
+            found = _LENGTH_LINE.search(low)
+            if found is None or low.count(b"\ncontent-length:") > 1:
+                return None
+            length = int(found.group(1))
+            body_limit = self._limits.body
+            if body_limit and length > body_limit:
+                return None  # build_head() answers 413
+        keep_alive = minor == b"1"
+        if b"\nconnection:" in low:
+            option = _CONNECTION_LINE.search(low)
+            if option is None or low.count(b"\nconnection:") > 1:
+                return None
+            keep_alive = option.group(1) == b"keep-alive"
         fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
         if len(fields) > self._limits.fields:
             return None
         path, _, query = target.partition(b"?")
         version = "1.1" if minor == b"1" else "1.0"
-        keep_alive = version == "1.1"
         self._in_request = True
         self._ended = False
-        self._length = self._remaining = 0
+        self._length = self._remaining = length or 0
         self.keep_alive = keep_alive
         self._method = method
         self._version = version
         # The NamedTuple's own constructor is a Python frame; tuple.__new__ is not.
         return _new_tuple(
             RequestHead,
-            (method, target, path, query, version, fields, keep_alive, False, None, None, False),
+            (method, target, path, query, version, fields, keep_alive, False, None, length, False),
         )
 
     def _begin(
