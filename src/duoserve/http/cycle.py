@@ -12,7 +12,7 @@ import anyio
 from ..errors import ClientDisconnected, ProtocolError
 from ..transports import can_sendfile
 from ..types import ASGIApp, Headers, Message, Scope
-from .events import Body, EndOfRequest, RequestHead, Signal
+from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from .framing import Framing, ResponseError, ResponseWriter
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _END = EndOfRequest()
+_NEED_DATA = Signal.NEED_DATA
 _FILE_CHUNK = 256 * 1024
 _REQUEST_ID = b"x-request-id"
 # Bounds on what one response may send besides its body.
@@ -113,12 +114,18 @@ class HTTPCycle:
         if self.head.expect_continue and not self.sent_100 and self.writer is None:
             self.sent_100 = True
             await self.conn.write(self.codec.send_informational(100, []))
-        return await self._next_body_message()
-
-    async def _next_body_message(self) -> Message:
+        # The next body message; a body already received is handed over without a read
+        # and without another coroutine.
         try:
-            event = self._pending or await self._pull()
-            self._pending = None
+            event: CodecEvent | None = self._pending
+            if event is None:
+                event = self.codec.next_event()
+                if event is _NEED_DATA:
+                    event = await self._read_body_event()
+                elif type(event) is not Body and type(event) is not EndOfRequest:
+                    event = _END  # PAUSED or CLOSED: the request ended
+            else:
+                self._pending = None
             if type(event) is Body:
                 following = self.codec.next_event()
                 if type(following) is EndOfRequest:
@@ -150,13 +157,10 @@ class HTTPCycle:
             await conn.send_error(exc.status, exc.detail)
         conn.abort()
 
-    async def _pull(self) -> Body | EndOfRequest | None:
-        """Next body event, reading the socket only when the codec needs bytes. None when
-        the client closed or stalled past timeout_io."""
+    async def _read_body_event(self) -> Body | EndOfRequest | None:
+        """The next body event once the codec needs bytes for it: read until there is
+        one. None when the client closed or stalled past timeout_io."""
         codec = self.codec
-        event = codec.next_event()
-        if event is not Signal.NEED_DATA:
-            return event if isinstance(event, Body | EndOfRequest) else EndOfRequest()
         conn = self.conn
         with anyio.move_on_after(conn.config.timeout_io):
             while True:
@@ -165,8 +169,8 @@ class HTTPCycle:
                     return None
                 codec.receive_data(data)
                 event = codec.next_event()
-                if event is not Signal.NEED_DATA:
-                    return event if isinstance(event, Body | EndOfRequest) else EndOfRequest()
+                if event is not _NEED_DATA:
+                    return event if isinstance(event, Body | EndOfRequest) else _END
         conn.ctx.error_log.info("client %s stalled sending the request body", conn.peer)
         conn.peer_gone = True
         return None

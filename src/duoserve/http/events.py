@@ -28,8 +28,10 @@ class RequestHead(NamedTuple):
     chunked: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
+class Body(NamedTuple):
+    """A piece of the request body. A NamedTuple too: one per body read, and a codec can
+    build it with tuple.__new__ (no Python frame)."""
+
     data: bytes
 
 

@@ -137,7 +137,7 @@ class HttptoolsCodec(ResponseSide):
                 data = bytes(buf[:remaining])
                 del buf[:remaining]
             self._remaining = remaining - len(data)
-            return Body(data)
+            return _new_tuple(Body, (data,))
         if not self._ended:
             self._ended = True
             return EndOfRequest()
