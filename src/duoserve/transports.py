@@ -205,6 +205,11 @@ class _SendOnDrain:
         await send_within(self._stream, data, seconds)
 
 
+def hooks_data(stream: anyio.abc.ByteStream) -> bool:
+    """Whether the stream takes a data hook (set_data_hook): the lean stream only."""
+    return type(stream) is LeanStream
+
+
 def head_reader(
     stream: anyio.abc.ByteStream,
 ) -> Callable[[HeadParser, float, float, set[Cancellable]], Awaitable[Any]] | None:
@@ -308,6 +313,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_chunks",
         "_close_timeout",
         "_closed",
+        "_data_hook",
         "_drain_waiter",
         "_eof",
         "_error",
@@ -348,6 +354,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._idle_deadline: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._head_parser: HeadParser | None = None  # set while next_head() waits
+        self._data_hook: Callable[[bytes], None] | None = None  # see set_data_hook()
         self._head_seconds = 0.0
         # Where shutdown finds this connection's idle waits: ctx.fresh until its first
         # request, then ctx.idle until it closes (registered once, not per wait).
@@ -360,6 +367,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        hook = self._data_hook
+        if hook is not None:
+            hook(data)
+            return
         parser = self._head_parser
         if parser is not None and self._parse_head(parser, data):
             return
@@ -373,14 +384,22 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        hook = self._data_hook
+        if hook is not None:
+            hook(b"")
+            return True
         parser = self._head_parser
         if parser is None or not self._parse_head(parser, b""):
             self._wake_reader()
         return True  # keep our side open: the response may still be on its way
 
     def connection_lost(self, exc: Exception | None) -> None:
+        eof = self._eof
         self._lost = True
         self._error = exc
+        hook = self._data_hook
+        if hook is not None and not eof:
+            hook(b"")
         self._end_head_wait(Signal.CLOSED)
         if self._head_waiting is not None:
             self._register(None)
@@ -439,6 +458,27 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                     self._read_waiter = None
             self._unyielded = 0
         return self._take(max_bytes)
+
+    def set_data_hook(self, hook: Callable[[bytes], None] | None) -> None:
+        """While a hook is set, each read goes to it as it arrives, in the event loop's
+        callback, instead of into the buffer (a WebSocket parses frames there, and its
+        reader task wakes only when there is work a callback cannot do); b"" is the end
+        of the input. What is buffered already goes to the hook first. The hook may unset
+        itself; whatever arrives after that is buffered, with the usual bound."""
+        self._data_hook = hook
+        if hook is None:
+            return
+        chunks = self._chunks
+        while chunks and self._data_hook is hook:
+            data = chunks.pop(0)
+            self._buffered -= len(data)
+            hook(data)
+        if self._reading_paused and self._buffered < READ_HIGH_WATER // 2:
+            self._reading_paused = False
+            if not self._lost and self._transport is not None:
+                self._transport.resume_reading()
+        if self._data_hook is hook and not chunks and (self._eof or self._lost):
+            hook(b"")
 
     def _take(self, max_bytes: int) -> bytes:
         """Up to max_bytes of what is buffered (there is something)."""

@@ -189,6 +189,37 @@ async def test_full_inbox_stops_reading_the_socket() -> None:
     assert received == list(range(total))
 
 
+async def test_a_burst_of_messages_arrives_in_order_past_a_full_inbox() -> None:
+    """Messages, a ping and a close in one write: the read callback queues what fits, the
+    reader task takes over at the first thing it cannot (a full inbox, the ping), and
+    nothing is lost or reordered."""
+    total = 300
+    release = anyio.Event()
+    received: list[str] = []
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            received.append(message["text"])
+
+    burst = [frame(TEXT, str(i).encode()) for i in range(total // 2)]
+    burst.append(frame(PING, b"mid"))
+    burst += [frame(TEXT, str(i).encode()) for i in range(total // 2, total)]
+    burst.append(frame(CLOSE, close_payload(1000)))
+    async with ws_server(slow, ws_max_queue=4) as srv, raw_client(srv) as client:
+        await client.send(b"".join(burst))
+        await anyio.sleep(0.2)
+        release.set()
+        assert await client.read_frame() == (PONG, b"mid")
+        assert await client.read_close(timeout=10) == (1000, "")
+    assert received == [str(i) for i in range(total)]
+
+
 async def test_client_that_never_reads_makes_send_fail_after_timeout_io() -> None:
     outcome: list[Any] = []
     done = anyio.Event()

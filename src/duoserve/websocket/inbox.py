@@ -25,6 +25,10 @@ class Inbox:
         self._readable: Wakeup | None = None  # the app waits for a message
         self._writable: Wakeup | None = None  # the reader waits for room
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def put_nowait(self, message: Message) -> bool:
         """Queue a message; False when the inbox is full. ClosedResourceError once closed."""
         if self._closed:

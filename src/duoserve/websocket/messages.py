@@ -47,6 +47,21 @@ class Reassembler:
             return {"type": "websocket.receive", "bytes": None, "text": data}
         return {"type": "websocket.receive", "bytes": bytes(data), "text": None}
 
+    def whole(self, event: Message[Any]) -> ASGIMessage | None:
+        """The message of an event that is one whole message within the size limit, when
+        no other message is being reassembled; None otherwise (then feed() decides)."""
+        if self._parts or not event.message_finished:
+            return None
+        data = event.data
+        if isinstance(data, str):
+            size = len(data) if data.isascii() else len(data.encode("utf-8"))
+            if size > self._max_size:
+                return None
+            return {"type": "websocket.receive", "bytes": None, "text": data}
+        if len(data) > self._max_size:
+            return None
+        return {"type": "websocket.receive", "bytes": bytes(data), "text": None}
+
     def reset(self) -> None:
         self._parts = []
         self._size = 0

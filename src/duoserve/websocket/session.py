@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -16,9 +16,10 @@ from ..context import ConnInfo, ServerContext
 from ..errors import ClientDisconnected
 from ..http.codec import H1Codec
 from ..http.events import RequestHead
-from ..transports import send_within
+from ..transports import LeanStream, hooks_data, writes
 from ..types import Headers
 from ..types import Message as ASGIMessage
+from ..wakeup import Wakeup
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
 from .inbox import Inbox
 from .messages import MessageTooBig, Reassembler, allowed, close_code, data_event, response_headers
@@ -29,6 +30,7 @@ _LINGER_BYTES = 1024 * 1024
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 ABNORMAL = 1006  # RFC 6455 §7.1.5: closed without a close frame
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down (shutdown)
+_OPEN = ConnectionState.OPEN
 
 
 class Phase(enum.Enum):
@@ -73,6 +75,7 @@ class WebSocketSession:
 
     def __init__(self, stream: anyio.abc.ByteStream, codec: H1Codec, ctx: ServerContext) -> None:
         self._stream = stream
+        self._writes = writes(stream)
         self._codec = codec
         self._ctx = ctx
         self._config = ctx.config
@@ -93,6 +96,11 @@ class WebSocketSession:
         self._eof = False
         self._pong: anyio.Event | None = None
         self._reassembler = Reassembler(ctx.config.ws_max_size)
+        # The lean read path (set_data_hook): events the read callback left to the reader
+        # task, and the reader's wake-up while it waits for them.
+        self._hooked = hooks_data(stream)
+        self._stash: list[Event] = []
+        self._work: Wakeup | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def refuse(self, denial: Denial) -> None:
@@ -229,7 +237,21 @@ class WebSocketSession:
             await self._locked_write(data)
         elif phase is Phase.OPEN:
             if kind == "websocket.send":
-                if not await self._send_event(data_event(message)):
+                event = data_event(message)
+                lock = self._lock
+                if lock.try_acquire():
+                    # Uncontended, the usual case: frame and hand over in this coroutine,
+                    # awaiting only a slow client (what _send_event does, without the
+                    # coroutines of the lock and the write).
+                    try:
+                        ws = self._ws
+                        if ws is None or self._disconnect is not None or ws.state is not _OPEN:
+                            raise ClientDisconnected("the WebSocket is closing")
+                        if self._push(ws.send(event)):
+                            await self._drain()
+                    finally:
+                        lock.release()
+                elif not await self._send_event(event):
                     raise ClientDisconnected("the WebSocket is closing")
             elif kind == "websocket.close":
                 await self._start_close(close_code(message), message.get("reason") or "")
@@ -282,8 +304,24 @@ class WebSocketSession:
     async def _write(self, data: bytes) -> None:
         """Write with the lock held. Any failure, or being cancelled halfway through a frame,
         leaves the stream unusable, so the connection is concluded."""
+        if self._push(data):
+            await self._drain()
+
+    def _push(self, data: bytes) -> bool:
+        """Hand bytes over without waiting (the lock held); True when _drain() must follow."""
         try:
-            await send_within(self._stream, data, self._config.timeout_io)
+            return self._writes.push(data)
+        except _STREAM_ERRORS:
+            self._conclude(ABNORMAL, "")
+            raise ClientDisconnected("the client has disconnected") from None
+        except BaseException:
+            self._conclude(ABNORMAL, "")
+            raise
+
+    async def _drain(self) -> None:
+        """The client takes what was pushed within timeout_io (the lock held)."""
+        try:
+            await self._writes.drain(self._config.timeout_io)
         except TimeoutError:
             self._conclude(ABNORMAL, "")
             raise ClientDisconnected("the client stopped reading") from None
@@ -321,10 +359,20 @@ class WebSocketSession:
         try:
             with self._read_scope:
                 while True:
+                    stash = self._stash
+                    if stash:
+                        self._stash = []
+                        for event in stash:
+                            await self._on_event(event)
+                            if self._phase is Phase.CLOSED:
+                                return
                     for event in ws.events():
                         await self._on_event(event)
                         if self._phase is Phase.CLOSED:
                             return
+                    if self._hooked and self._phase is Phase.OPEN and not self._eof:
+                        await self._hooked_wait()
+                        continue
                     data = await self._recv()
                     self._eof = not data
                     ws.receive_data(data or None)  # None: wsproto reports 1006
@@ -332,6 +380,47 @@ class WebSocketSession:
             return
         # The read deadline passed: the peer never answered our close frame.
         self._conclude(ABNORMAL, "close handshake timed out")
+
+    async def _hooked_wait(self) -> None:
+        """Wait while the read callback (_on_bytes) parses frames and queues whole
+        messages for the app by itself; it wakes this task for anything else."""
+        self._work = work = Wakeup()
+        stream = cast(LeanStream, self._stream)
+        stream.set_data_hook(self._on_bytes)
+        try:
+            await work.wait()
+        finally:
+            stream.set_data_hook(None)
+            self._work = None
+
+    def _on_bytes(self, data: bytes) -> None:
+        """In the event loop's read callback: feed wsproto and hand whole messages to the
+        inbox while it has room. The first event that needs more (a fragment, a control
+        frame, a full inbox, the end of the input) is left for the reader task, which is
+        woken; the hook is unset meanwhile, so what follows is buffered and bounded."""
+        ws = self._ws
+        assert ws is not None
+        if data:
+            ws.receive_data(data)
+        else:
+            self._eof = True
+            ws.receive_data(None)  # wsproto reports 1006
+        inbox = self._inbox
+        whole = self._reassembler.whole
+        for event in ws.events():
+            kind = type(event)
+            if (kind is BytesMessage or kind is TextMessage) and self._phase is Phase.OPEN:
+                message = whole(event)  # type: ignore[arg-type]
+                if message is not None and not inbox.closed and inbox.put_nowait(message):
+                    continue
+            self._stash.append(event)
+            break
+        else:
+            if data:
+                return
+        cast(LeanStream, self._stream).set_data_hook(None)
+        if self._work is not None:
+            self._work.set()
 
     async def _recv(self) -> bytes:
         try:

@@ -20,6 +20,16 @@ class WriterLock:
         self._locked = False
         self._waiters: deque[Wakeup] = deque()
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting (then release() it)."""
+        if self._locked:
+            return False
+        self._locked = True
+        return True
+
+    def release(self) -> None:
+        self._release()
+
     async def __aenter__(self) -> None:
         if not self._locked:
             self._locked = True
