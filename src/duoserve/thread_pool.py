@@ -103,10 +103,10 @@ class ThreadPool:
     def __init__(self, size: int, name: str) -> None:
         self._size = max(1, size)
         self._name = name
-        self._jobs: deque[_Job[Any]] = deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._jobs: deque[_Job[Any]] = deque()  # waiting for a thread to be free
+        self._lock = threading.Lock()  # guards the pool's state below and job.started
         self._threads = 0
-        self._idle = 0  # threads inside cond.wait()
+        self._idle: list[_Worker] = []  # threads waiting for work, the last idle first
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """func(*args) in a pool thread; meanwhile serve its call_async() calls."""
@@ -169,7 +169,7 @@ class ThreadPool:
     async def _cancel(self, job: _Job[Any]) -> None:
         """The waiting task is cancelled: refuse the thread's calls and wait for it to end,
         unless it never started or ABANDON_THREADS is (or becomes) set."""
-        with self._cond:
+        with self._lock:
             job.cancelled = True
             if not job.started:
                 self._jobs.remove(job)
@@ -195,33 +195,62 @@ class ThreadPool:
             await self._next(job)
 
     def _submit(self, job: _Job[Any]) -> None:
-        with self._cond:
-            self._jobs.append(job)
-            # Each queued job has a waiting thread woken for it, or a new thread. A woken
-            # thread counts itself out of `_idle` (a wait that times out just as it is
-            # notified reports a timeout, so only the thread itself can count right).
-            if self._idle >= len(self._jobs):
-                self._cond.notify()
-            elif self._threads < self._size:
-                self._threads += 1
-                name = f"{self._name}-{self._threads}"
-                threading.Thread(target=self._work, name=name, daemon=True).start()
+        """Hand the job to an idle thread (its own lock is released: no Condition, whose
+        wait allocates a lock and runs Python code at every hand-over), or to a new thread,
+        or queue it until a thread is free."""
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                job.started = True
+                worker.job = job
+                worker.ready.release()
+                return
+            if self._threads >= self._size:
+                self._jobs.append(job)
+                return
+            self._threads += 1
+            job.started = True
+            name = f"{self._name}-{self._threads}"
+        try:
+            threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+        except BaseException:  # no thread could be started: the caller sees the error
+            with self._lock:
+                self._threads -= 1
+            raise
 
-    def _work(self) -> None:
-        cond = self._cond
-        while True:
-            with cond:
-                while not self._jobs:
-                    self._idle += 1
-                    woken = cond.wait(IDLE_SECONDS)
-                    self._idle -= 1
-                    if not woken and not self._jobs:  # idle too long: this thread ends
+    def _work(self, job: _Job[Any] | None) -> None:
+        worker = _Worker()
+        lock = self._lock
+        while job is not None:
+            _run_job(job)
+            with lock:
+                if self._jobs:
+                    job = self._jobs.popleft()
+                    job.started = True
+                    continue
+                self._idle.append(worker)
+            job = None  # drop the reference while idle
+            if not worker.ready.acquire(timeout=IDLE_SECONDS):
+                with lock:
+                    if worker in self._idle:  # idle too long: this thread ends
+                        self._idle.remove(worker)
                         self._threads -= 1
                         return
-                job = self._jobs.popleft()
-                job.started = True
-            _run_job(job)
-            job = None  # type: ignore[assignment]  # drop the reference while idle
+                # Handed a job just as the wait timed out: take the hand-over.
+                worker.ready.acquire()
+            job, worker.job = worker.job, None
+
+
+class _Worker:
+    """An idle pool thread: it waits on `ready`, which the submitter releases once it
+    has put a job in `job`."""
+
+    __slots__ = ("job", "ready")
+
+    def __init__(self) -> None:
+        self.job: _Job[Any] | None = None
+        self.ready = threading.Lock()
+        self.ready.acquire()
 
 
 def _run_job(job: _Job[Any]) -> None:

@@ -230,8 +230,13 @@ def _whole_body(responder: Responder, chunks: list[bytes] | tuple[bytes, ...]) -
     ):
         responder.headers.append((b"content-length", b"%d" % sum(map(len, chunks))))
     messages = responder.start_messages()
-    messages.extend(_body(chunk, True) for chunk in chunks if chunk)
-    messages.append(_END)
+    parts = [chunk for chunk in chunks if chunk]
+    if parts:  # the last part ends the body: one send less than an empty end
+        last = parts.pop()
+        messages.extend(_body(chunk, True) for chunk in parts)
+        messages.append(_body(last, False))
+    else:
+        messages.append(_END)
     return messages
 
 

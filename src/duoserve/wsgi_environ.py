@@ -72,6 +72,8 @@ def path_info(scope: Scope) -> str:
     raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     decoded = unquote_to_bytes(raw) if b"%" in raw else raw
     root_path: str = scope.get("root_path", "")
+    if not root_path:
+        return decoded.decode("latin-1")  # nothing to take off (most apps)
     path: str = scope["path"]
     raw_text = decode_path(raw)
     outside = path[: len(path) - len(raw_text)] if path.endswith(raw_text) else ""
