@@ -296,7 +296,7 @@ class _IdleWait:
         self.stream = stream
 
     def cancel(self) -> None:
-        self.stream._end_idle_wait()
+        self.stream._end_head_wait(IDLE_ENDED)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -356,9 +356,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._head_parser: HeadParser | None = None  # set while next_head() waits
         self._data_hook: Callable[[bytes], None] | None = None  # see set_data_hook()
         self._head_seconds = 0.0
-        # Where shutdown finds this connection's idle waits: ctx.fresh until its first
-        # request, then ctx.idle until it closes (registered once, not per wait).
-        self._head_waiting: set[Cancellable] | None = None
+        self._head_waiting: set[Cancellable] | None = None  # where shutdown finds this wait
 
     # -- asyncio.Protocol (called by the event loop) ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -401,8 +399,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if hook is not None and not eof:
             hook(b"")
         self._end_head_wait(Signal.CLOSED)
-        if self._head_waiting is not None:
-            self._register(None)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -585,8 +581,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def _close(self) -> None:
         self._closed = True
         self._end_head_wait(Signal.CLOSED)
-        if self._head_waiting is not None:
-            self._register(None)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -665,23 +659,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         else:  # idle: shutdown may end this wait
             self._head_seconds = head
             self._arm(loop.time() + idle)
-            if waiting is not self._head_waiting:
-                self._register(waiting)
-        return waiter
-
-    def _register(self, waiting: set[Cancellable] | None) -> None:
-        """Move this connection's idle waits into `waiting` (None: out of any), where
-        shutdown ends them; _end_idle_wait() leaves a head that has begun alone."""
-        if self._head_waiting is not None:
-            self._head_waiting.discard(self._idle)
-        if waiting is not None:
             waiting.add(self._idle)
-        self._head_waiting = waiting
-
-    def _end_idle_wait(self) -> None:
-        """Shutdown ends the wait for a next request, unless its head has begun."""
-        if self._head_seconds >= 0:
-            self._end_head_wait(IDLE_ENDED)
+            self._head_waiting = waiting
+        return waiter
 
     def _end_head_wait(self, result: Any) -> None:
         """End the head wait, if one is on, with `result` (an event, IDLE_ENDED,
@@ -699,6 +679,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._head_parser = None
         self._read_waiter = None
         self._idle_deadline = None
+        waiting = self._head_waiting
+        if waiting is not None:
+            waiting.discard(self._idle)
+            self._head_waiting = None
         return None if waiter.done() else waiter  # done: cancelled, its task moved on
 
     def _parse_head(self, parser: HeadParser, data: bytes) -> bool:
@@ -720,7 +704,11 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
             self._arm(self._loop.time() + self._head_seconds)
-            self._head_seconds = -1.0  # no longer idle: shutdown lets the head finish
+            self._head_seconds = -1.0
+            waiting = self._head_waiting
+            if waiting is not None:  # no longer idle: shutdown lets the head finish
+                waiting.discard(self._idle)
+                self._head_waiting = None
         return True
 
     async def _maybe_yield(self) -> None:
