@@ -173,6 +173,7 @@ class Server:
                 break
             with contextlib.suppress(anyio.WouldBlock):
                 slots.acquire_nowait()
+            self._open += 1  # counted now: the drain must not end before the task runs
             connections.start(self._handle, client, slots, ctx)
         with contextlib.suppress(OSError):
             raw.close()
@@ -236,13 +237,14 @@ class Server:
                     slots.release()
                     await wait_readable(raw)
                     continue
+                self._open += 1  # counted now: the drain must not end before the task runs
                 connections.start(self._handle, client, slots, ctx)
             await anyio.lowlevel.checkpoint()
 
     async def _handle(
         self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
     ) -> None:
-        self._open += 1
+        """Serve one accepted connection; the caller has counted it in `_open`."""
         try:
             info = conn_info(client)
             stream = await open_stream(
