@@ -23,6 +23,8 @@ _BAD_VALUE = re.compile("[\r\n\x00]")
 # Header lists checked recently, per adapter (apps send the same ones again and again);
 # emptied when full.
 _CHECKED_MAX = 256
+# Iterators over a body already in memory (a list or tuple inside the app's result).
+_IN_MEMORY: tuple[type, ...] = (type(iter([])), type(iter(())))
 # RFC 9110 §7.6.1 connection-specific fields, which PEP 3333 forbids an app to set. Two are
 # tolerated as gunicorn and waitress do, because real apps send them: `Connection: close`
 # is honoured and `Transfer-Encoding: chunked` is the server's own framing anyway.
@@ -209,7 +211,14 @@ class WSGIAdapter:
         ):
             return result
         try:
-            for chunk in result:
+            chunks = iter(result)
+            if type(chunks) in _IN_MEMORY and not responder.started:
+                # The body is a list inside an object (a Django HttpResponse): taken
+                # whole here, so that like a list it goes out from the event loop without
+                # a thread crossing per chunk; close() runs here, before it is sent. A
+                # generator is streamed as it produces, as before.
+                return list(chunks)
+            for chunk in chunks:
                 responder.send_chunk(chunk)
             responder.finish()
         finally:

@@ -58,6 +58,43 @@ async def test_streamed_body_and_close(validate: bool) -> None:
     assert tracked.closed.is_set()
 
 
+class ListBody:
+    """A response object holding its body in a list, as Django's HttpResponse does."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closes = 0
+        self.closed_in: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closes += 1
+        self.closed_in = threading.current_thread().name
+
+
+async def test_a_body_held_in_a_list_goes_out_whole_and_is_closed_once() -> None:
+    """Like a list, with a Content-Length and no chunk-by-chunk crossing; close() runs
+    once, in the app's thread. A generator still streams (test above)."""
+    bodies: list[ListBody] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> ListBody:
+        start_response("200 OK", TEXT)
+        bodies.append(ListBody([b"one ", b"", b"two"]))
+        return bodies[-1]
+
+    async with running_server(app, wsgi=True, validate=False) as srv:
+        async with httpx.AsyncClient() as client:
+            responses = [await client.get(srv.url) for _ in range(2)]
+    for response in responses:
+        assert response.text == "one two"
+        assert response.headers["content-length"] == "7"
+        assert "transfer-encoding" not in response.headers
+    assert [body.closes for body in bodies] == [1, 1]
+    assert all((body.closed_in or "").startswith("duoserve-wsgi") for body in bodies)
+
+
 @pytest.mark.parametrize("validate", [True, False])
 async def test_content_length_from_the_app_is_honoured(validate: bool) -> None:
     def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:

@@ -311,26 +311,25 @@ class WebSocketSession:
         """Hand bytes over without waiting (the lock held); True when _drain() must follow."""
         try:
             return self._writes.push(data)
-        except _STREAM_ERRORS:
-            self._conclude(ABNORMAL, "")
-            raise ClientDisconnected("the client has disconnected") from None
-        except BaseException:
-            self._conclude(ABNORMAL, "")
-            raise
+        except BaseException as exc:
+            raise self._write_failed(exc) from None
 
     async def _drain(self) -> None:
         """The client takes what was pushed within timeout_io (the lock held)."""
         try:
             await self._writes.drain(self._config.timeout_io)
-        except TimeoutError:
-            self._conclude(ABNORMAL, "")
-            raise ClientDisconnected("the client stopped reading") from None
-        except _STREAM_ERRORS:
-            self._conclude(ABNORMAL, "")
-            raise ClientDisconnected("the client has disconnected") from None
-        except BaseException:
-            self._conclude(ABNORMAL, "")
-            raise
+        except BaseException as exc:
+            raise self._write_failed(exc) from None
+
+    def _write_failed(self, exc: BaseException) -> BaseException:
+        """A failed write concludes the connection; what to raise instead of `exc` (a
+        ClientDisconnected for the stream's own errors, else `exc` itself)."""
+        self._conclude(ABNORMAL, "")
+        if isinstance(exc, TimeoutError):
+            return ClientDisconnected("the client stopped reading")
+        if isinstance(exc, _STREAM_ERRORS):
+            return ClientDisconnected("the client has disconnected")
+        return exc
 
     async def _start_close(self, code: int, reason: str) -> None:
         """Begin the close handshake; the reader waits for the peer's close frame until
