@@ -21,8 +21,6 @@ from .http.framing import error_response
 from .proxy import resolve_proxy
 from .request_id import request_id
 from .transports import (
-    HEAD_TIMED_OUT,
-    IDLE_ENDED,
     close_now,
     head_reader,
     receive_idle,
@@ -104,8 +102,6 @@ class HTTPConnection:
                     else:
                         timeout = config.timeout_keep_alive
                         event = await next_head(codec, timeout, head_timeout, ctx.idle)
-                    if event is HEAD_TIMED_OUT:
-                        raise ProtocolError(408, "request head not received in time")
                 else:
                     event = codec.next_event()
                     if event is Signal.NEED_DATA:
@@ -169,14 +165,8 @@ class HTTPConnection:
                 waiting = ctx.idle
             next_head = self.next_head
             if next_head is not None:
-                event = await next_head(codec, timeout, config.timeout_request_head, waiting)
-                if event is IDLE_ENDED:
-                    return Signal.CLOSED
-                if event is HEAD_TIMED_OUT:
-                    raise ProtocolError(408, "request head not received in time")
-                if event is Signal.CLOSED:
-                    self.peer_gone = True
-                return event  # type: ignore[no-any-return]
+                # CLOSED at the idle timeout, on shutdown or at EOF; 408 raised when slow.
+                return await next_head(codec, timeout, config.timeout_request_head, waiting)  # type: ignore[no-any-return]
             try:
                 data = await receive_idle(self.stream, _READ_SIZE, timeout, waiting)
             except (anyio.EndOfStream, *_STREAM_ERRORS):

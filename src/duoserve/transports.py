@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 from anyio.lowlevel import checkpoint
 
+from .errors import ProtocolError
 from .http.events import Signal
 
 # Reading pauses once this much received data waits unread (bounded input per connection).
@@ -261,11 +262,6 @@ class HeadParser(Protocol):
     def feed(self, data: bytes) -> Any: ...  # bytes in (b"": the end), the next event out
 
 
-# next_head() results besides the parser's own events.
-IDLE_ENDED = "idle-ended"  # the idle timeout passed, or shutdown closed idle connections
-HEAD_TIMED_OUT = "head-timed-out"  # a head began but was not complete within its timeout
-
-
 def receive_idle(
     stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
 ) -> Awaitable[bytes | None]:
@@ -296,7 +292,7 @@ class _IdleWait:
         self.stream = stream
 
     def cancel(self) -> None:
-        self.stream._end_head_wait(IDLE_ENDED)
+        self.stream._end_head_wait(Signal.CLOSED)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -609,8 +605,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if deadline is None:
             return  # not idle now; the next idle wait arms a new timer
         if self._loop.time() >= deadline:
-            # A head that had begun is not idle, only too slow.
-            self._end_head_wait(HEAD_TIMED_OUT if self._head_seconds < 0 else IDLE_ENDED)
+            if self._head_seconds < 0:  # a head that had begun is not idle, only too slow
+                self._end_head_wait(ProtocolError(408, "request head not received in time"))
+            else:
+                self._end_head_wait(Signal.CLOSED)
         else:
             self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
 
@@ -619,10 +617,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     ) -> asyncio.Future[Any]:
         """A future for the parser's next event (a request head, the end of input, or what
         it raises), parsed as the bytes arrive in data_received(), with no read buffer and
-        no task wake-up until there is one. IDLE_ENDED when nothing arrived within `idle`
-        seconds (or shutdown ended the wait through `waiting`); HEAD_TIMED_OUT when a head
-        began but was not complete `head` seconds after its first bytes; Signal.CLOSED
-        when the connection was lost. Not a coroutine: the caller awaits the future itself,
+        no task wake-up until there is one. Signal.CLOSED when nothing arrived within
+        `idle` seconds, when shutdown ended the wait through `waiting`, or when the
+        connection was lost; ProtocolError(408) when a head began but was not complete
+        `head` seconds after its first bytes. Not a coroutine: the caller awaits the future itself,
         and whatever ends the wait also tidies up after it (_end_head_wait)."""
         loop = self._loop
         waiter = loop.create_future()
@@ -664,10 +662,14 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         return waiter
 
     def _end_head_wait(self, result: Any) -> None:
-        """End the head wait, if one is on, with `result` (an event, IDLE_ENDED,
-        HEAD_TIMED_OUT or CLOSED)."""
+        """End the head wait, if one is on, with `result`: an event (CLOSED among them)
+        or an exception for the waiting task to raise."""
         waiter = self._take_head_waiter()
-        if waiter is not None:
+        if waiter is None:
+            return
+        if isinstance(result, BaseException):
+            waiter.set_exception(result)
+        else:
             waiter.set_result(result)
 
     def _take_head_waiter(self) -> asyncio.Future[Any] | None:
@@ -696,8 +698,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         try:
             event = parser.feed(data)
         except Exception as exc:  # bad input: the connection answers it
-            self._take_head_waiter()
-            waiter.set_exception(exc)
+            self._end_head_wait(exc)
             return True
         if event is not _NEED_DATA:
             self._take_head_waiter()

@@ -272,60 +272,40 @@ class ResponseWriter:
         for the same status, headers, request and defaults (Date changes once a second) is
         reused as it is, unless `reuse` is false (a head that cannot recur, such as one
         carrying a request id, would only push the others out)."""
-        if cache is not None and reuse and chunked_ok and not chunked:
-            return self.cached_head(status, headers, defaults, cache)
+        if cache is not None and reuse:
+            return self.cached_head(status, headers, defaults, cache, chunked_ok, chunked)
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
         if cache is None:
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
-        if not reuse:
-            return self._head(status, cache.checked(headers), defaults, chunked_ok, chunked)
-        return self._remembered(status, headers, defaults, cache, chunked_ok, chunked)
+        return self._head(status, cache.checked(headers), defaults, chunked_ok, chunked)
 
     def cached_head(
-        self, status: int, headers: Headers, defaults: Headers, cache: HeaderCache
-    ) -> bytes:
-        """head() with a cache and the usual framing choices: one lookup for a head that
-        was built before (the first thing every response does)."""
-        if status < 200:
-            raise ResponseError("use informational() for 1xx responses")
-        self.status = status
-        if defaults is not cache._defaults:
-            cache._heads.clear()
-            cache._defaults = defaults
-        try:
-            known = cache._heads.get(
-                (status, self.method, self.http_version, self.keep_alive, True, False, *headers)
-            )
-        except TypeError:  # unhashable pairs (lists): built every time
-            return self._head(status, check_headers(headers), defaults, True, False)
-        if known is None:
-            return self._remembered(status, headers, defaults, cache, True, False)
-        head, self.framing, self._remaining, self.keep_alive = known
-        return head
-
-    def _remembered(
         self,
         status: int,
         headers: Headers,
         defaults: Headers,
         cache: HeaderCache,
-        chunked_ok: bool,
-        chunked: bool,
+        chunked_ok: bool = True,
+        chunked: bool = False,
     ) -> bytes:
-        """A head looked up in `cache` by status, request, framing choices and header
-        pairs, built and kept there when it is not yet known."""
-        key: tuple[Any, ...] = (
+        """head() through `cache`: one lookup by status, request, framing choices and
+        header pairs for a head built before (what nearly every response finds), else the
+        head is built and kept there. The cycle calls it directly."""
+        if status < 200:
+            raise ResponseError("use informational() for 1xx responses")
+        self.status = status
+        key = (
             status,
             self.method,
             self.http_version,
             self.keep_alive,
             chunked_ok,
             chunked,
+            *headers,
         )
         try:
-            key += tuple(headers)
             known = cache.head(key, defaults)
         except TypeError:  # unhashable pairs (lists): built every time
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)

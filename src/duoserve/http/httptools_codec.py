@@ -19,8 +19,8 @@ from .head import HOST_VALUE, HeadLimits, build_head, find_control, find_head
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
-_new_tuple = tuple.__new__
 _EOL = (0x0D, 0x0A)
+_new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
 # The common head in one match: origin-form target, HTTP/1.0 or 1.1, CRLF lines, single
 # spaces, field names that are tokens and values of VCHAR/obs-text with inner SP/HTAB
 # (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in it. Group 4 is the
@@ -149,20 +149,20 @@ class HttptoolsCodec(ResponseSide):
         buf = self._buf
         if not buf:
             return Signal.CLOSED if self._eof else Signal.NEED_DATA
-        # Fastest path: a plain head without a body or an upgrade, matched by one regex.
+        # Fastest path: the common heads, matched by one regex (_plain).
+        known = self._plain(buf)
+        if known is not None:
+            plain, end = known
+            if end == len(buf):
+                buf.clear()
+            else:
+                del buf[:end]
+            return plain
+        # Next: a regex head with other fields (Expect, Connection options), no body.
         simple = _SIMPLE.match(buf)
         if simple is not None and (end := simple.end()) <= self._small_head:
             method, target, minor, block = simple.groups()
             low = block.lower()
-            unusual = _UNUSUAL.search(low)
-            if unusual is None:
-                plain = self._plain(method, target, minor, block, low)
-                if plain is not None:
-                    if end == len(buf):
-                        buf.clear()
-                    else:
-                        del buf[:end]
-                    return plain
             if not _BODY_OR_UPGRADE.search(low):
                 simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
                 if len(simple_fields) <= self._limits.fields:
@@ -236,28 +236,29 @@ class HttptoolsCodec(ResponseSide):
         if self._buf or self._in_request or self._fallback is not None or not data:
             self.receive_data(data)
             return self.next_event()
-        simple = _SIMPLE.match(data)
-        if simple is not None and (end := simple.end()) <= self._small_head:
-            method, target, minor, block = simple.groups()
-            low = block.lower()
-            if _UNUSUAL.search(low) is None:
-                plain = self._plain(method, target, minor, block, low)
-                if plain is not None:
-                    if end < len(data):  # the body, or the next request
-                        self._buf += data[end:]
-                    return plain
-        self._buf += data
-        return self._scan_head()
+        known = self._plain(data)
+        if known is None:
+            self._buf += data
+            return self._scan_head()
+        plain, end = known
+        if end < len(data):  # the body, or the next request
+            self._buf += data[end:]
+        return plain
 
-    def _plain(
-        self, method: bytes, target: bytes, minor: bytes, block: bytes, low: bytes
-    ) -> RequestHead | None:
-        """The most common heads of all, begun without build_head(): no chunked framing,
-        upgrade or Expect field, one valid Host (none for HTTP/1.0 is fine), at most one
-        Content-Length within the body limit, at most one Connection field that is just
-        close or keep-alive, no fragment, not CONNECT. None
-        when any of that does not hold: build_head() then decides. The caller takes the
-        head's bytes out of the buffer."""
+    def _plain(self, data: bytes | bytearray) -> tuple[RequestHead, int] | None:
+        """The most common heads of all at the start of `data`, begun without llhttp or
+        build_head(): the regex head with no chunked framing, upgrade or Expect field, one
+        valid Host (none for HTTP/1.0 is fine), at most one Content-Length within the body
+        limit, at most one Connection field that is just close or keep-alive, no fragment,
+        not CONNECT. The request and where its head ends; None when any of that does not
+        hold (the other paths then decide). The caller takes the head out of `data`."""
+        simple = _SIMPLE.match(data)
+        if simple is None or (end := simple.end()) > self._small_head:
+            return None
+        method, target, minor, block = simple.groups()
+        low = block.lower()
+        if _UNUSUAL.search(low) is not None:
+            return None
         hosts = low.count(b"\nhost:")
         if hosts > 1 or (hosts == 0 and minor == b"1") or b"#" in target or method == b"CONNECT":
             return None
@@ -290,10 +291,11 @@ class HttptoolsCodec(ResponseSide):
         self._method = method
         self._version = version
         # The NamedTuple's own constructor is a Python frame; tuple.__new__ is not.
-        return _new_tuple(
+        request = _new_tuple(
             RequestHead,
             (method, target, path, query, version, fields, keep_alive, False, None, length, False),
         )
+        return request, end
 
     def _begin(
         self, method: bytes, target: bytes, version: str, fields: Headers, end: int
