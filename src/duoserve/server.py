@@ -173,8 +173,7 @@ class Server:
                 break
             with contextlib.suppress(anyio.WouldBlock):
                 slots.acquire_nowait()
-            self._open += 1  # counted now: the drain must not end before the task runs
-            connections.start(self._handle, client, slots, ctx)
+            self._start(connections, client, slots, ctx)
         with contextlib.suppress(OSError):
             raw.close()
 
@@ -237,14 +236,25 @@ class Server:
                     slots.release()
                     await wait_readable(raw)
                     continue
-                self._open += 1  # counted now: the drain must not end before the task runs
-                connections.start(self._handle, client, slots, ctx)
+                self._start(connections, client, slots, ctx)
             await anyio.lowlevel.checkpoint()
+
+    def _start(
+        self,
+        connections: ConnectionTasks,
+        client: socket.socket,
+        slots: anyio.Semaphore,
+        ctx: ServerContext,
+    ) -> None:
+        """Serve an accepted connection in its own task. It counts as open from now on,
+        not from when its task first runs: the drain must not end before that."""
+        self._open += 1
+        connections.start(self._handle, client, slots, ctx)
 
     async def _handle(
         self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
     ) -> None:
-        """Serve one accepted connection; the caller has counted it in `_open`."""
+        """Serve one accepted connection (counted in `_open` by _start())."""
         try:
             info = conn_info(client)
             stream = await open_stream(

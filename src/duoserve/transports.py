@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import IO, Any, Protocol, cast
@@ -466,11 +467,15 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._buffered -= len(data)
             hook(data)
         if self._reading_paused and self._buffered < READ_HIGH_WATER // 2:
-            self._reading_paused = False
-            if not self._lost and self._transport is not None:
-                self._transport.resume_reading()
+            self._resume_reading()
         if self._data_hook is hook and not chunks and (self._eof or self._lost):
             hook(b"")
+
+    def _resume_reading(self) -> None:
+        """Read again: the unread input is back under its bound."""
+        self._reading_paused = False
+        if not self._lost and self._transport is not None:
+            self._transport.resume_reading()
 
     def _take(self, max_bytes: int) -> bytes:
         """Up to max_bytes of what is buffered (there is something)."""
@@ -492,16 +497,12 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             data = b"".join(parts)
         self._buffered -= len(data)
         if self._reading_paused and self._buffered < READ_HIGH_WATER // 2:
-            self._reading_paused = False
-            if not self._lost and self._transport is not None:
-                self._transport.resume_reading()
+            self._resume_reading()
         return data
 
     async def send(self, item: bytes) -> None:
-        if self._write(item):
-            await self._drain()
-        else:
-            await self._maybe_yield()
+        if self.push(item):
+            await self.drain(math.inf)
 
     async def send_within(self, data: bytes, seconds: float) -> None:
         """send(), raising TimeoutError when the client does not take the bytes within
@@ -511,8 +512,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def push(self, data: bytes) -> bool:
         """Hand bytes to the transport (Writes.push): True when drain() must be awaited,
-        because the client is slow to take them or it is time to yield. (_write() inline:
-        this runs for every response.)"""
+        because the client is slow to take them or it is time to yield."""
         transport = self._transport
         if self._closed:
             raise anyio.ClosedResourceError
@@ -533,16 +533,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         else:
             self._unyielded = 0
             await checkpoint()
-
-    def _write(self, item: bytes) -> bool:
-        """Hand bytes to the transport; True when the caller must wait for the client."""
-        if self._closed:
-            raise anyio.ClosedResourceError
-        transport = self._transport
-        if self._lost or transport is None or transport.is_closing():
-            raise anyio.BrokenResourceError from self._error
-        transport.write(item)
-        return self._writing_paused
 
     async def _drain(self) -> None:
         while self._writing_paused:
@@ -631,9 +621,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                 self._chunks.clear()
                 self._buffered = 0
                 if self._reading_paused:
-                    self._reading_paused = False
-                    if not self._lost and self._transport is not None:
-                        self._transport.resume_reading()
+                    self._resume_reading()
                 event = parser.feed(data)
                 if event is not _NEED_DATA:
                     waiter.set_result(event)

@@ -170,16 +170,13 @@ async def test_graceful_shutdown_finishes_in_flight_and_closes_idle() -> None:
 async def test_shutdown_lets_a_begun_head_finish() -> None:
     """A keep-alive connection that has sent part of its next head is not idle: shutdown
     does not close it, and the request is answered once the head is complete."""
-    server = Server(Config(app="t", host="127.0.0.1", port=0), hello)
-    async with anyio.create_task_group() as tg:
-        url = (await tg.start(server.serve))[0]
-        port = int(url.rsplit(":", 1)[1])
-        stream = await anyio.connect_tcp("127.0.0.1", port)
+    async with running_server(hello) as srv:
+        stream = await srv.connect()
         await stream.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await read_until(stream, b"ok")
         await stream.send(b"GET /next HTTP/1.1\r\nHo")
         await anyio.sleep(0.2)
-        server.shutdown()
+        srv.server.shutdown()
         await anyio.sleep(0.3)
         await stream.send(b"st: x\r\n\r\n")
         with anyio.fail_after(5):

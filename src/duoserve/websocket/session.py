@@ -30,7 +30,6 @@ _LINGER_BYTES = 1024 * 1024
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 ABNORMAL = 1006  # RFC 6455 §7.1.5: closed without a close frame
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down (shutdown)
-_OPEN = ConnectionState.OPEN
 
 
 class Phase(enum.Enum):
@@ -244,10 +243,10 @@ class WebSocketSession:
                     # awaiting only a slow client (what _send_event does, without the
                     # coroutines of the lock and the write).
                     try:
-                        ws = self._ws
-                        if ws is None or self._disconnect is not None or ws.state is not _OPEN:
+                        frame = self._frame(event)
+                        if frame is None:
                             raise ClientDisconnected("the WebSocket is closing")
-                        if self._push(ws.send(event)):
+                        if self._push(frame):
                             await self._drain()
                     finally:
                         lock.release()
@@ -291,11 +290,19 @@ class WebSocketSession:
     async def _send_event(self, event: Event) -> bool:
         """Frame and write one event; False when the connection's state no longer allows it."""
         async with self._lock:
-            ws = self._ws
-            if ws is None or self._disconnect is not None or not allowed(event, ws.state):
+            data = self._frame(event)
+            if data is None:
                 return False
-            await self._write(ws.send(event))
+            await self._write(data)
             return True
+
+    def _frame(self, event: Event) -> bytes | None:
+        """The bytes of `event` (with the lock held); None when the connection's state no
+        longer allows sending it."""
+        ws = self._ws
+        if ws is None or self._disconnect is not None or not allowed(event, ws.state):
+            return None
+        return ws.send(event)
 
     async def _locked_write(self, data: bytes) -> None:
         async with self._lock:
