@@ -58,7 +58,6 @@ class HTTPConnection:
         "error_sent",
         "info",
         "next_head",
-        "peer",
         "peer_gone",
         "stream",
         "unread_input",
@@ -72,13 +71,18 @@ class HTTPConnection:
         self.ctx = ctx
         self.config = ctx.config
         self.codec: H1Codec = ctx.codec_factory(ctx.config)
-        self.peer = f"{info.client[0]}:{info.client[1]}" if info.client else "unix"
         self.peer_gone = False  # the client closed its side, or stalled
         self.write_failed = False
         self.error_sent = False  # close with a lingering read so the client sees the error
         self.unread_input = False  # the app answered before the body arrived: linger too
         self.next_head = head_reader(stream)  # parses heads as they arrive, where it can
         self.writes = writes(stream)
+
+    @property
+    def peer(self) -> str:
+        """The client's address for log lines (worked out only when one is written)."""
+        client = self.info.client
+        return f"{client[0]}:{client[1]}" if client else "unix"
 
     async def run(self) -> None:
         first = True

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
 
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 Scheme = Literal["http", "https"]
 
 
-@dataclass(frozen=True, slots=True)
-class ConnInfo:
+class ConnInfo(NamedTuple):
     """Where a connection comes from and arrives at. `client`/`server` are None for
     peers without an address (Unix sockets give only the server path). `host` and
     `root_path` are set by a trusted proxy (X-Forwarded-Host/-Prefix): the Host header and

@@ -4,7 +4,6 @@ per-address connection limit, in that order, all inside the connection's own tas
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -31,7 +30,7 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
             with _before_first_request(ctx, config.timeout_tls_handshake):
                 tls_stream = await ctx.tls.handshake(stream)
             stream = tls_stream
-            info = dataclasses.replace(info, scheme="https", tls=ctx.tls.extension(tls_stream))
+            info = info._replace(scheme="https", tls=ctx.tls.extension(tls_stream))
     except (ProxyHeaderError, TimeoutError, ssl.SSLError, *_STREAM_ERRORS) as exc:
         ctx.error_log.info("%s: connection closed: %s", _peer(info), _describe(exc))
         with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
@@ -73,9 +72,9 @@ async def _read_proxy_header(
     if header.length and (ctx.trusted is None or not ctx.trusted.trusts(info.client)):
         raise ProxyHeaderError("PROXY header from a peer not in --forwarded-allow-ips")
     if header.client is not None:
-        info = dataclasses.replace(info, client=header.client, server=header.server)
+        info = info._replace(client=header.client, server=header.server)
     if header.ssl:
-        info = dataclasses.replace(info, scheme="https")
+        info = info._replace(scheme="https")
     if rest:
         stream = PrefixedStream(stream, rest)
     return stream, info

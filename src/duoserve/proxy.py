@@ -3,7 +3,6 @@ Forwarded or X-Forwarded-* headers from proxies we trust, and from no one else."
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -117,8 +116,7 @@ def resolve_proxy(peer: ConnInfo, headers: Headers, trusted: TrustedProxies) -> 
         default = 443 if scheme == "https" else 80
         real_port = port or host_port or (default if host is not None else None)
         server = (name, real_port if real_port is not None else (server[1] if server else None))
-    return dataclasses.replace(
-        peer,
+    return peer._replace(
         client=client,
         server=server,
         scheme=scheme,

@@ -27,8 +27,10 @@ from .sockets import BoundSocket, bind_all, close_all
 from .static import with_static
 from .thread_pool import ABANDON_THREADS
 from .tls import TLSSetup, https_url
-from .transports import ConnectionTasks, open_stream, wait_readable
+from .transports import AcceptedKind, ConnectionTasks, accepted_kind, open_stream, wait_readable
 from .types import ASGIApp
+
+_new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
 
 log = logging.getLogger("duoserve.error")
 
@@ -124,7 +126,7 @@ class Server:
     ) -> None:
         assert self._stop is not None
         config = self.config
-        slots = anyio.Semaphore(config.limit_connections)
+        slots = ConnectionSlots(config.limit_connections)
         # Set at the deadline: a cancelled WSGI request stops waiting for its thread.
         abandon = anyio.Event()
         token = ABANDON_THREADS.set(abandon)
@@ -155,7 +157,7 @@ class Server:
         self,
         listener: anyio.abc.SocketListener,
         connections: ConnectionTasks,
-        slots: anyio.Semaphore,
+        slots: ConnectionSlots,
         ctx: ServerContext,
     ) -> None:
         """Stop listening, with no await between the last accept() and the close: what
@@ -163,7 +165,7 @@ class Server:
         than reset when the socket closes. Beyond --limit-connections too: the listen
         backlog bounds them, and the drain deadline bounds how long they are served."""
         raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
-        kind = (int(raw.family), int(raw.type), raw.proto)
+        kind = accepted_kind(raw)
         while True:
             try:
                 client = _accept_now(raw, kind)
@@ -171,8 +173,7 @@ class Server:
                 break
             if client is None:
                 break
-            with contextlib.suppress(anyio.WouldBlock):
-                slots.acquire_nowait()
+            slots.take()
             self._start(connections, client, slots, ctx)
         with contextlib.suppress(OSError):
             raw.close()
@@ -207,24 +208,21 @@ class Server:
         self,
         listener: anyio.abc.SocketListener,
         connections: ConnectionTasks,
-        slots: anyio.Semaphore,
+        slots: ConnectionSlots,
         ctx: ServerContext,
     ) -> None:
         raw: socket.socket = listener.extra(SocketAttribute.raw_socket)
-        kind = (int(raw.family), int(raw.type), raw.proto)
+        kind = accepted_kind(raw)
         while True:
             # A burst of new connections is taken in one go: a loop turn per connection
             # (what acquiring the semaphore costs) made the last of 64 new clients wait for
             # 63 busy turns. Yield every _ACCEPT_BATCH so serving is not starved.
             for _ in range(_ACCEPT_BATCH):
-                try:
-                    slots.acquire_nowait()
-                except anyio.WouldBlock:
-                    await slots.acquire()
+                if not slots.free():
+                    await slots.wait_free()  # the rest wait in the listen backlog
                 try:
                     client = _accept_now(raw, kind)
                 except OSError as exc:
-                    slots.release()
                     if exc.errno in _TRANSIENT_ERRNOS:
                         continue
                     if exc.errno not in _RESOURCE_ERRNOS:
@@ -233,9 +231,9 @@ class Server:
                     await anyio.sleep(_ACCEPT_BACKOFF)
                     continue
                 if client is None:
-                    slots.release()
                     await wait_readable(raw)
                     continue
+                slots.take()  # no await since free(): the slot is still there
                 self._start(connections, client, slots, ctx)
             await anyio.lowlevel.checkpoint()
 
@@ -243,7 +241,7 @@ class Server:
         self,
         connections: ConnectionTasks,
         client: socket.socket,
-        slots: anyio.Semaphore,
+        slots: ConnectionSlots,
         ctx: ServerContext,
     ) -> None:
         """Serve an accepted connection in its own task. It counts as open from now on,
@@ -252,7 +250,7 @@ class Server:
         connections.start(self._handle, client, slots, ctx)
 
     async def _handle(
-        self, client: socket.socket, slots: anyio.Semaphore, ctx: ServerContext
+        self, client: socket.socket, slots: ConnectionSlots, ctx: ServerContext
     ) -> None:
         """Serve one accepted connection (counted in `_open` by _start())."""
         try:
@@ -274,24 +272,23 @@ class Server:
         finally:
             self._closed_one(slots)
 
-    def _closed_one(self, slots: anyio.Semaphore) -> None:
-        slots.release()
+    def _closed_one(self, slots: ConnectionSlots) -> None:
+        slots.give()
         self._open -= 1
         if self._open == 0 and self._all_closed is not None:
             self._all_closed.set()
 
 
-def _accept_now(raw: socket.socket, kind: tuple[int, int, int]) -> socket.socket | None:
+def _accept_now(raw: socket.socket, kind: AcceptedKind) -> socket.socket | None:
     """Accept one connection if one is queued, else None. A plain non-blocking call with
     no await after it, so cancelling the loop (shutdown) can never lose a connection the
     kernel already handed over. Another process winning the race on a shared socket is
-    None too. `kind` is the listener's (family, type, proto) as plain ints: what
-    socket.accept() does, without turning them into enums at every connection."""
+    None too. What socket.accept() does, with the listener's `kind` worked out once."""
     try:
         fd, _ = raw._accept()  # type: ignore[attr-defined]  # what socket.accept() wraps
     except BlockingIOError:
         return None
-    client = socket.socket(*kind, fileno=fd)
+    client = kind.cls(*kind.args, fileno=fd)
     client.setblocking(False)
     return client
 
@@ -315,12 +312,47 @@ def conn_info(sock: socket.socket) -> ConnInfo:
     client has already gone."""
     remote = sock.getpeername()
     local = sock.getsockname()
-    client = (str(remote[0]), int(remote[1])) if isinstance(remote, tuple) else None
+    # An IP socket gives (host, port) as str and int, IPv6 with flow info and scope after.
+    client = remote[:2] if type(remote) is tuple else None
     server: tuple[str, int | None] | None
-    if isinstance(local, tuple):
-        server = (str(local[0]), int(local[1]))
+    if type(local) is tuple:
+        server = local[:2]
     elif local:
         server = (local if isinstance(local, str) else os.fsdecode(local), None)
     else:
         server = None
-    return ConnInfo(client=client, server=server)
+    return _new_tuple(ConnInfo, (client, server, "http", None, None, None))
+
+
+class ConnectionSlots:
+    """--limit-connections: a count of the connections that may still open. The accept
+    loop takes one per connection it accepts and each connection gives its own back when
+    it ends; an event exists only while the loop waits for one (cheaper per connection
+    than a semaphore, which this replaced). The connections accepted while the listener
+    closes are taken beyond the limit (the count goes below zero), so what they give back
+    keeps it right."""
+
+    __slots__ = ("_free", "_freed")
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._freed: anyio.Event | None = None
+
+    def free(self) -> bool:
+        return self._free > 0
+
+    def take(self) -> None:
+        self._free -= 1
+
+    async def wait_free(self) -> None:
+        while self._free <= 0:
+            if self._freed is None:
+                self._freed = anyio.Event()
+            await self._freed.wait()
+
+    def give(self) -> None:
+        self._free += 1
+        freed = self._freed
+        if freed is not None:
+            self._freed = None
+            freed.set()

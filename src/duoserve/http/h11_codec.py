@@ -30,7 +30,7 @@ class H11Codec(ResponseSide):
 
     def __init__(self, config: Config) -> None:
         super().__init__()
-        self._limits = HeadLimits(config)
+        self._limits = HeadLimits.of(config)
         self._body_limit = config.limit_request_body
         self._max_incomplete = max(config.limit_request_head, 16 * 1024)
         self._buf = bytearray()

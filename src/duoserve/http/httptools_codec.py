@@ -66,8 +66,8 @@ class HttptoolsCodec(ResponseSide):
     def __init__(self, config: Config) -> None:
         super().__init__()
         self._config = config
-        self._limits = HeadLimits(config)
-        self._small_head = min(config.limit_request_line, config.limit_request_head)
+        self._limits = limits = HeadLimits.of(config)
+        self._small_head = limits.small_head
         self._fallback: H11Codec | None = None  # set while h11 parses the current request
         self._buf = bytearray()
         self._eof = False
