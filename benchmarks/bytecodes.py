@@ -2,6 +2,7 @@
 
     python benchmarks/bytecodes.py                                   # duoserve and uvicorn
     python benchmarks/bytecodes.py --servers duoserve --loads ws-small --top 30
+    python benchmarks/bytecodes.py --servers duoserve --loads asgi-hello --lines send,_start
 
 A profile that does not depend on timing: each server runs in a process that counts every
 bytecode its threads execute (`sys.settrace` with opcode events), per function. The same
@@ -39,13 +40,13 @@ def _traced(control: Path, argv: list[str]) -> None:
     """In the server's process: run `python -m module args` from argv with every bytecode
     counted. Files dropped into `control` steer it: `reset` clears the counts, `dump`
     writes them to control/counts.json."""
-    counts: collections.Counter[tuple[str, int, str]] = collections.Counter()
+    counts: collections.Counter[tuple[str, int, str, int]] = collections.Counter()
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
         frame.f_trace_opcodes = True
         if event == "opcode":
             code = frame.f_code
-            counts[(code.co_filename, code.co_firstlineno, code.co_name)] += 1
+            counts[(code.co_filename, code.co_firstlineno, code.co_name, frame.f_lineno)] += 1
         return tracer
 
     def watch() -> None:  # not traced: threading.settrace only reaches threads started later
@@ -56,7 +57,7 @@ def _traced(control: Path, argv: list[str]) -> None:
                 (control / "reset").unlink()
             if (control / "dump").exists():
                 snapshot = dict(counts)
-                rows = [[f, line, name, n] for (f, line, name), n in snapshot.items()]
+                rows = [[f, line, name, at, n] for (f, line, name, at), n in snapshot.items()]
                 (control / "counts.json").write_text(json.dumps(rows))
                 (control / "dump").unlink()
 
@@ -88,8 +89,11 @@ def _drive(port: int, unit: str, count: int, socks: list[socket.socket]) -> None
         _http(socks, count, REQUESTS[unit])
 
 
-def profile(server: Server, load: str, requests: int) -> collections.Counter[str]:
-    """Bytecodes per function (as 'file:line name') while `server` serves `requests`."""
+def profile(
+    server: Server, load: str, requests: int, lines: frozenset[str] = frozenset()
+) -> collections.Counter[str]:
+    """Bytecodes per function (as 'file:line name') while `server` serves `requests`;
+    per source line ('file:line name @line') for the functions named in `lines`."""
     _, app, unit = LOADS[load]
     extra = ("--single-process",) if server.name.startswith("duoserve") else ()
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,12 +114,18 @@ def profile(server: Server, load: str, requests: int) -> collections.Counter[str
             rows = json.loads((control / "counts.json").read_text())
     site = os.path.dirname(os.path.dirname(os.__file__))
     counts: collections.Counter[str] = collections.Counter()
-    for filename, line, name, n in rows:
+    for filename, line, name, at, n in rows:
         short = filename.replace(str(Path.cwd()) + "/", "").replace(site + "/", "")
         if "site-packages/" in short:
             short = short.split("site-packages/", 1)[1]
-        counts[f"{short}:{line} {name}"] += n
+        counts[f"{short}:{line} {name}" + (f" @{at}" if name in lines else "")] += n
     return counts
+
+
+def _by_line(where: str) -> tuple[str, int]:
+    """Sort key for 'file:line name @line' rows: by function, then by source line."""
+    head, _, at = where.rpartition(" @")
+    return head, int(at) if at.isdigit() else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", default="asgi-hello,wsgi-hello,ws-small,asgi-close")
     parser.add_argument("--requests", type=int, default=100, help="counted requests")
     parser.add_argument("--top", type=int, default=15, help="functions listed per server")
+    parser.add_argument(
+        "--lines", default="", help="comma-separated function names to count per source line"
+    )
     args = parser.parse_args(args_in)
     loads = args.loads.split(",")
     wanted = args.servers.split(",")
@@ -135,11 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown load or server: {', '.join(sorted(unknown))}")
     for load, server, unit in plan(loads, wanted):
-        counts = profile(server, load, args.requests)
+        lines = frozenset(filter(None, args.lines.split(",")))
+        counts = profile(server, load, args.requests, lines)
         total = sum(counts.values()) / args.requests
         print(f"{load:11} {server.name:14} {total:8,.0f} bytecodes/{unit}", flush=True)
         for where, n in counts.most_common(args.top):
             print(f"    {n / args.requests:8,.1f}  {where}")
+        if lines:
+            for where, n in sorted(counts.items(), key=lambda item: _by_line(item[0])):
+                if "@" in where:
+                    print(f"    {n / args.requests:8,.1f}  {where}")
     return 0
 
 

@@ -21,21 +21,28 @@ _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
 _EOL = (0x0D, 0x0A)
 _new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
-# The common head in one match: origin-form target, HTTP/1.0 or 1.1, CRLF lines, single
-# spaces, field names that are tokens and values of VCHAR/obs-text with inner SP/HTAB
-# (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in it. Group 4 is the
-# field block, each name preceded by "\n". Anything else takes the llhttp path below.
+# The common head in one match: origin-form target without a fragment, HTTP/1.0 or 1.1,
+# CRLF lines, single spaces, field names that are tokens and values of VCHAR/obs-text
+# with inner SP/HTAB (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in
+# it. Group 4 is the field block, each name after a "\n". Anything else: the llhttp path.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _VALUE = rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?"
 _SIMPLE = re.compile(
-    rb"(" + _TOKEN + rb") (/[\x21-\x7e]*) HTTP/1\.([01])\r"
+    rb"(" + _TOKEN + rb") (/[\x21\x22\x24-\x7e]*) HTTP/1\.([01])\r"
     rb"(\n(?:" + _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n)*)\r\n"
 )
 _FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
-# In a lower-cased field block: the fields that ask for more than a plain request (chunked
-# framing, an upgrade, an expectation), one valid Host line, one Content-Length of a size
-# every parser reads alike, and one Connection field of a single close or keep-alive.
-_UNUSUAL = re.compile(rb"\n(?:transfer-encoding|upgrade|expect):")
+# In a lower-cased field block: the fields _plain() looks at (one valid Host line, one
+# Content-Length of a size every parser reads alike, one Connection field of a single
+# close or keep-alive) and those that ask for more than a plain request (chunked framing,
+# an upgrade, an expectation).
+_NOTED = re.compile(rb"\n(host|content-length|connection|transfer-encoding|upgrade|expect):")
+_HOST_ONLY = [b"host"]
+# The field names of a lower-cased block and the values of the block as received, in
+# order: a head _SIMPLE matched has one of each per line (a name is a token, so the first
+# colon on a line ends it; values hold no CR or LF).
+_NAMES = re.compile(rb"\n(" + _TOKEN + rb"):")
+_VALUES = re.compile(rb":[ \t]*(" + _VALUE + rb")[ \t]*\r")
 _BODY_OR_UPGRADE = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade):")
 _HOST_LINE = re.compile(rb"\nhost:[ \t]*" + HOST_VALUE + rb"[ \t]*\r")
 _LENGTH_LINE = re.compile(rb"\ncontent-length:[ \t]*([0-9]{1,15})[ \t]*\r")
@@ -150,13 +157,8 @@ class HttptoolsCodec(ResponseSide):
         if not buf:
             return Signal.CLOSED if self._eof else Signal.NEED_DATA
         # Fastest path: the common heads, matched by one regex (_plain).
-        known = self._plain(buf)
-        if known is not None:
-            plain, end = known
-            if end == len(buf):
-                buf.clear()
-            else:
-                del buf[:end]
+        plain = self._plain(buf)
+        if plain is not None:
             return plain
         # Next: a regex head with other fields (Expect, Connection options), no body.
         simple = _SIMPLE.match(buf)
@@ -236,54 +238,51 @@ class HttptoolsCodec(ResponseSide):
         if self._buf or self._in_request or self._fallback is not None or not data:
             self.receive_data(data)
             return self.next_event()
-        known = self._plain(data)
-        if known is None:
+        plain = self._plain(data)
+        if plain is None:
             self._buf += data
             return self._scan_head()
-        plain, end = known
-        if end < len(data):  # the body, or the next request
-            self._buf += data[end:]
         return plain
 
-    def _plain(self, data: bytes | bytearray) -> tuple[RequestHead, int] | None:
-        """The most common heads of all at the start of `data`, begun without llhttp or
-        build_head(): the regex head with no chunked framing, upgrade or Expect field, one
-        valid Host (none for HTTP/1.0 is fine), at most one Content-Length within the body
-        limit, at most one Connection field that is just close or keep-alive, no fragment,
-        not CONNECT. The request and where its head ends; None when any of that does not
-        hold (the other paths then decide). The caller takes the head out of `data`."""
+    def _plain(self, data: bytes | bytearray) -> RequestHead | None:
+        """The most common heads of all at the start of `data` (the buffer, or a read
+        while the buffer is empty), begun without llhttp or build_head(): the regex head
+        with no chunked framing, upgrade or Expect field, one valid Host (none for
+        HTTP/1.0 is fine), at most one Content-Length within the body limit, at most one
+        Connection field that is just close or keep-alive, no fragment, not CONNECT. What
+        follows the head stays in (or goes to) the buffer. None when any of that does not
+        hold (the other paths then decide), with nothing taken."""
         simple = _SIMPLE.match(data)
         if simple is None or (end := simple.end()) > self._small_head:
             return None
         method, target, minor, block = simple.groups()
+        if method == b"CONNECT":
+            return None
         low = block.lower()
-        if _UNUSUAL.search(low) is not None:
-            return None
-        hosts = low.count(b"\nhost:")
-        if hosts > 1 or (hosts == 0 and minor == b"1") or b"#" in target or method == b"CONNECT":
-            return None
-        if hosts and _HOST_LINE.search(low) is None:
-            return None
-        length = None
-        if b"\ncontent-length:" in low:
-            found = _LENGTH_LINE.search(low)
-            if found is None or low.count(b"\ncontent-length:") > 1:
+        noted = _NOTED.findall(low)
+        if noted == _HOST_ONLY:  # nearly every GET
+            if _HOST_LINE.search(low) is None:
                 return None
-            length = int(found.group(1))
-            body_limit = self._limits.body
-            if body_limit and length > body_limit:
-                return None  # build_head() answers 413
-        keep_alive = minor == b"1"
-        if b"\nconnection:" in low:
-            option = _CONNECTION_LINE.search(low)
-            if option is None or low.count(b"\nconnection:") > 1:
+            length = None
+            keep_alive = minor == b"1"
+        else:
+            framing = _framing(low, noted, minor, self._limits.body)
+            if framing is None:
                 return None
-            keep_alive = option.group(1) == b"keep-alive"
-        fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
+            length, keep_alive = framing
+        fields = list(zip(_NAMES.findall(low), _VALUES.findall(block), strict=True))
         if len(fields) > self._limits.fields:
             return None
         path, _, query = target.partition(b"?")
         version = "1.1" if minor == b"1" else "1.0"
+        buf = self._buf
+        if data is buf:
+            if end == len(buf):
+                buf.clear()
+            else:
+                del buf[:end]
+        elif end < len(data):  # the body, or the next request, after a head read whole
+            buf += data[end:]
         self._in_request = True
         self._ended = False
         self._length = self._remaining = length or 0
@@ -291,11 +290,10 @@ class HttptoolsCodec(ResponseSide):
         self._method = method
         self._version = version
         # The NamedTuple's own constructor is a Python frame; tuple.__new__ is not.
-        request = _new_tuple(
+        return _new_tuple(
             RequestHead,
             (method, target, path, query, version, fields, keep_alive, False, None, length, False),
         )
-        return request, end
 
     def _begin(
         self, method: bytes, target: bytes, version: str, fields: Headers, end: int
@@ -353,3 +351,36 @@ class HttptoolsCodec(ResponseSide):
         self.writer = None
         self.keep_alive = True
         return len(self._buf)
+
+
+def _framing(
+    low: bytes, noted: list[bytes], minor: bytes, body_limit: int
+) -> tuple[int | None, bool] | None:
+    """For _plain(), a lower-cased field block whose `noted` fields are more than one
+    Host: its Content-Length (or None) and whether the connection stays open, when both
+    are plain (one valid Host, for HTTP/1.0 none; one Content-Length within the body
+    limit; one Connection field that is just close or keep-alive; no chunked framing,
+    upgrade or expectation); None otherwise."""
+    hosts = noted.count(b"host")
+    if hosts > 1 or (hosts == 0 and minor == b"1"):
+        return None
+    if hosts and _HOST_LINE.search(low) is None:
+        return None
+    length = None
+    keep_alive = minor == b"1"
+    for name in noted:
+        if name == b"content-length":
+            found = _LENGTH_LINE.search(low)
+            if found is None or length is not None:
+                return None
+            length = int(found.group(1))
+            if body_limit and length > body_limit:
+                return None  # build_head() answers 413
+        elif name == b"connection":
+            option = _CONNECTION_LINE.search(low)
+            if option is None or noted.count(b"connection") > 1:
+                return None
+            keep_alive = option.group(1) == b"keep-alive"
+        elif name != b"host":
+            return None  # chunked framing, an upgrade or an expectation
+    return length, keep_alive
