@@ -319,7 +319,10 @@ async def _receive_in_scope(
 
 
 class _IdleWait:
-    """Ends a lean idle wait early: the timeout, or shutdown closing idle connections."""
+    """Where shutdown finds a lean connection: it sits in the set of waits the connection
+    last waited in (ctx.fresh for its first request, then ctx.idle), from then until it
+    closes, and `cancel()` ends the head wait only while one is on and nothing of a head
+    has arrived (a begun head is finished, within its own timeout)."""
 
     __slots__ = ("stream",)
 
@@ -327,7 +330,9 @@ class _IdleWait:
         self.stream = stream
 
     def cancel(self) -> None:
-        self.stream._end_head_wait(Signal.CLOSED)
+        stream = self.stream
+        if stream._head_parser is not None and stream._head_seconds >= 0:
+            stream._end_head_wait(Signal.CLOSED)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -350,15 +355,17 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_error",
         "_head_parser",
         "_head_seconds",
-        "_head_waiting",
         "_idle",
         "_idle_deadline",
         "_idle_timer",
+        "_input_ended",
         "_loop",
         "_lost",
         "_read_waiter",
         "_reading_paused",
+        "_registered",
         "_sock",
+        "_timer_at",
         "_transport",
         "_unyielded",
         "_writing_paused",
@@ -384,10 +391,12 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._idle = _IdleWait(self)
         self._idle_deadline: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf  # when _idle_timer fires
+        self._input_ended = False  # _eof or _lost or _closed: no more bytes will arrive
         self._head_parser: HeadParser | None = None  # set while next_head() waits
         self._data_hook: Callable[[bytes], None] | None = None  # see set_data_hook()
         self._head_seconds = 0.0
-        self._head_waiting: set[Cancellable] | None = None  # where shutdown finds this wait
+        self._registered: set[Cancellable] | None = None  # where _idle sits (see _IdleWait)
 
     # -- asyncio.Protocol (called by the event loop) ----------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -396,12 +405,12 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        parser = self._head_parser
+        if parser is not None and self._parse_head(parser, data):
+            return
         hook = self._data_hook
         if hook is not None:
             hook(data)
-            return
-        parser = self._head_parser
-        if parser is not None and self._parse_head(parser, data):
             return
         self._chunks.append(data)
         self._buffered += len(data)
@@ -413,6 +422,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        self._input_ended = True
         hook = self._data_hook
         if hook is not None:
             hook(b"")
@@ -425,14 +435,13 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         eof = self._eof
         self._lost = True
+        self._input_ended = True
         self._error = exc
         hook = self._data_hook
         if hook is not None and not eof:
             hook(b"")
         self._end_head_wait(Signal.CLOSED)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._forget()
         if self._abort_handle is not None:
             self._abort_handle.cancel()
             self._abort_handle = None
@@ -600,10 +609,9 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def _close(self) -> None:
         self._closed = True
+        self._input_ended = True
         self._end_head_wait(Signal.CLOSED)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._forget()
         transport = self._transport
         if transport is not None and not self._lost:
             if transport.get_write_buffer_size():
@@ -612,19 +620,31 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._wake_reader()
         self._wake_writer()
 
+    def _forget(self) -> None:
+        """The connection has ended: no timer, and shutdown no longer looks at it."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+            self._timer_at = math.inf
+        registered = self._registered
+        if registered is not None:
+            registered.discard(self._idle)
+            self._registered = None
+
     def _arm(self, deadline: float) -> None:
-        """Make the idle wait end at `deadline`. The one timer is re-armed only for a
+        """Make the head wait end at `deadline`. The one timer is re-armed only for a
         deadline earlier than its own; one that fires early re-arms itself for the
         current deadline (keep-alive requests only move the deadline)."""
         self._idle_deadline = deadline
-        timer = self._idle_timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
+        if deadline < self._timer_at:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
             self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+            self._timer_at = deadline
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
+        self._timer_at = math.inf
         deadline = self._idle_deadline
         if deadline is None:
             return  # not idle now; the next idle wait arms a new timer
@@ -635,6 +655,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                 self._end_head_wait(Signal.CLOSED)
         else:
             self._idle_timer = self._loop.call_at(deadline, self._idle_expired)
+            self._timer_at = deadline
 
     def next_head(
         self, parser: HeadParser, idle: float, head: float, waiting: set[Cancellable]
@@ -642,15 +663,41 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         """A future for the parser's next event (a request head, the end of input, or what
         it raises), parsed as the bytes arrive in data_received(), with no read buffer and
         no task wake-up until there is one. Signal.CLOSED when nothing arrived within
-        `idle` seconds, when shutdown ended the wait through `waiting`, or when the
-        connection was lost; ProtocolError(408) when a head began but was not complete
-        `head` seconds after its first bytes. Not a coroutine: the caller awaits the future itself,
-        and whatever ends the wait also tidies up after it (_end_head_wait)."""
+        `idle` seconds, when shutdown ended the wait through `waiting` (ctx.fresh or
+        ctx.idle), or when the connection was lost; ProtocolError(408) when a head began
+        but was not complete `head` seconds after its first bytes. Not a coroutine: the
+        caller awaits the future itself, and whatever ends the wait also tidies up after
+        it (_take_head_waiter)."""
         loop = self._loop
         waiter = loop.create_future()
-        begun = False
+        if self._chunks or self._input_ended or self._read_waiter is not None:
+            if self._start_unusual_wait(waiter, parser, head):
+                return waiter  # already resolved, or a head has begun
+        else:
+            self._read_waiter = waiter
+            self._head_parser = parser
+            self._head_seconds = head
+        self._arm(loop.time() + idle)
+        if self._registered is not waiting:  # once per connection, and after its first request
+            if self._registered is not None:
+                self._registered.discard(self._idle)
+            waiting.add(self._idle)
+            self._registered = waiting
+        return waiter
+
+    def _start_unusual_wait(
+        self, waiter: asyncio.Future[Any], parser: HeadParser, head: float
+    ) -> bool:
+        """next_head() with bytes that came while a request was served, at the end of the
+        input, or after a wait its task gave up: True when `waiter` is resolved already or
+        the wait is for the rest of a begun head (its own timeout is armed); False when it
+        is an idle wait like any other, set up but for its timer."""
+        if self._read_waiter is not None and self._read_waiter.done():
+            self._take_head_waiter()  # a head wait its task gave up (cancelled)
+        if self._read_waiter is not None:
+            raise anyio.BusyResourceError("reading from")
         try:
-            if self._chunks:  # bytes that came while a request was served: parse them first
+            if self._chunks:  # parse them first
                 data = b"".join(self._chunks)
                 self._chunks.clear()
                 self._buffered = 0
@@ -659,29 +706,23 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
                 event = parser.feed(data)
                 if event is not _NEED_DATA:
                     waiter.set_result(event)
-                    return waiter
-                begun = True
-            if self._eof or self._lost or self._closed:
+                    return True
+                if not self._input_ended:  # a head has begun: its own timeout runs
+                    self._read_waiter = waiter
+                    self._head_parser = parser
+                    self._head_seconds = -1.0
+                    self._arm(self._loop.time() + head)
+                    return True
+            if self._input_ended:
                 waiter.set_result(parser.feed(b""))
-                return waiter
+                return True
         except Exception as exc:  # bad input: the connection answers it
             waiter.set_exception(exc)
-            return waiter
-        if self._read_waiter is not None and self._read_waiter.done():
-            self._take_head_waiter()  # a head wait its task gave up (cancelled)
-        if self._read_waiter is not None:
-            raise anyio.BusyResourceError("reading from")
+            return True
         self._read_waiter = waiter
         self._head_parser = parser
-        if begun:  # the head's own timeout runs
-            self._head_seconds = -1.0
-            self._arm(loop.time() + head)
-        else:  # idle: shutdown may end this wait
-            self._head_seconds = head
-            self._arm(loop.time() + idle)
-            waiting.add(self._idle)
-            self._head_waiting = waiting
-        return waiter
+        self._head_seconds = head
+        return False
 
     def _end_head_wait(self, result: Any) -> None:
         """End the head wait, if one is on, with `result`: an event (CLOSED among them)
@@ -703,10 +744,6 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._head_parser = None
         self._read_waiter = None
         self._idle_deadline = None
-        waiting = self._head_waiting
-        if waiting is not None:
-            waiting.discard(self._idle)
-            self._head_waiting = None
         return None if waiter.done() else waiter  # done: cancelled, its task moved on
 
     def _parse_head(self, parser: HeadParser, data: bytes) -> bool:
@@ -727,11 +764,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
             self._arm(self._loop.time() + self._head_seconds)
-            self._head_seconds = -1.0
-            waiting = self._head_waiting
-            if waiting is not None:  # no longer idle: shutdown lets the head finish
-                waiting.discard(self._idle)
-                self._head_waiting = None
+            self._head_seconds = -1.0  # no longer idle: shutdown lets the head finish
         return True
 
     async def _maybe_yield(self) -> None:
