@@ -85,7 +85,6 @@ class HTTPConnection:
         return f"{client[0]}:{client[1]}" if client else "unix"
 
     async def run(self) -> None:
-        first = True
         ctx = self.ctx
         codec = self.codec
         trusted = ctx.trusted if self.config.proxy_headers else None
@@ -96,31 +95,36 @@ class HTTPConnection:
         state = ctx.lifespan_state
         next_head = self.next_head
         head_timeout = config.timeout_request_head
+        # The wait for the first request, then for each next one (parsed as the bytes
+        # arrive on the lean stream): how long, and where shutdown finds it.
+        first = True
+        idle, waiting = head_timeout, ctx.fresh
         buffered = codec.buffered
         while True:
             try:
-                if next_head is not None and not buffered and not ctx.stopping:
-                    # The usual wait between requests, parsed as the bytes arrive.
-                    if first:
-                        event = await next_head(codec, head_timeout, head_timeout, ctx.fresh)
-                    else:
-                        timeout = config.timeout_keep_alive
-                        event = await next_head(codec, timeout, head_timeout, ctx.idle)
-                else:
+                if buffered or next_head is None or ctx.stopping:
                     event = codec.next_event()
                     if event is Signal.NEED_DATA:
                         event = await self._wait_for_head(first)
+                else:
+                    event = await next_head(codec, idle, head_timeout, waiting)
             except ProtocolError as exc:
                 self.log_bad_request(exc)
                 await self.send_error(exc.status, exc.detail)
                 return
             if type(event) is not RequestHead:
                 return
-            first = False
+            if first:
+                first = False
+                idle, waiting = config.timeout_keep_alive, ctx.idle
             info = (
                 self.info if trusted is None else resolve_proxy(self.info, event.headers, trusted)
             )
-            if event.upgrade == b"websocket" and ctx.websocket_enabled:
+            if (
+                event.upgrade is not None
+                and event.upgrade == b"websocket"
+                and ctx.websocket_enabled
+            ):
                 from .websocket.session import serve_websocket
 
                 await serve_websocket(self.stream, codec, event, info, ctx)
@@ -128,9 +132,8 @@ class HTTPConnection:
             if plain:
                 # _serve() with none of its per-request features, inline: the usual request.
                 cycle = HTTPCycle(self, event)
-                await cycle.run(app, http_scope(event, info, config, state))
                 if (
-                    not self._reusable(cycle)
+                    not await cycle.run(app, http_scope(event, info, config, state))
                     or ctx.stopping
                     or not (
                         cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
@@ -211,27 +214,15 @@ class HTTPConnection:
         scope = http_scope(head, info, config, ctx.lifespan_state)
         ctx.in_flight += 1
         try:
-            await cycle.run(ctx.app, scope)
+            reusable = await cycle.run(ctx.app, scope)
         finally:
             ctx.in_flight -= 1
         if logging_access:
             assert access is not None
             duration = time.perf_counter() - start
             access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
-        return self._reusable(cycle) and (
+        return reusable and (
             cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
-        )
-
-    def _reusable(self, cycle: HTTPCycle) -> bool:
-        """Whether the connection may carry another request once the rest of this one's
-        body (if any) is skipped."""
-        writer = cycle.writer
-        return (
-            writer is not None
-            and writer.keep_alive
-            and cycle.response_complete
-            and not self.peer_gone
-            and not self.write_failed
         )
 
     async def _skip_unread_body(self, cycle: HTTPCycle) -> bool:
@@ -320,7 +311,7 @@ class HTTPConnection:
         """Answer with a short error response; the connection closes afterwards."""
         self.codec.keep_alive = False
         self.error_sent = True
-        defaults = [*self.ctx.default_headers(), *headers]
+        defaults = [*self.ctx.defaults, *headers]
         with contextlib.suppress(ClientDisconnected):
             await self.write(error_response(status, defaults, detail))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import time
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
@@ -75,35 +74,34 @@ class ServerContext:
     tls: TLSSetup | None = None
     per_ip: dict[str, int] = field(default_factory=dict)
     access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
-    # default_headers(): the list of the current second and the Date value it was built for.
-    _defaults: Headers = field(init=False, default_factory=list)
+    # Server and Date headers for every response, per the settings: one list a second,
+    # shared by every response in it (a caller that adds to it makes a copy first), kept
+    # current by the server calling refresh_defaults() every second, as a plain attribute
+    # for the response path to read.
+    defaults: Headers = field(init=False, default_factory=list)
     _defaults_date: bytes = field(init=False, default=b"")
-    _defaults_second: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         if self.config.access_log:
             from .access_log import AccessLog
 
             self.access = AccessLog(self.config, self.access_log, self.app)
+        self.refresh_defaults()
 
-    def default_headers(self) -> Headers:
-        """Server and Date headers for a response, per the settings: one list a second,
-        shared by every response in it, so a caller that adds to it makes a copy first."""
-        now = int(time())
-        if now == self._defaults_second:
-            return self._defaults
-        self._defaults_second = now
+    def refresh_defaults(self) -> None:
+        """Rebuild `defaults` when the Date has moved on; the cached response heads, which
+        embed them, are forgotten with them."""
         date = self.date_clock.value()
         if date is self._defaults_date:
-            return self._defaults
+            return
         headers: Headers = []
         if self.config.server_header:
             headers.append((b"server", b"duoserve"))
         if self.config.date_header:
             headers.append((b"date", date))
-        self._defaults = headers
+        self.defaults = headers
         self._defaults_date = date
-        return headers
+        self.header_cache.forget_heads()
 
     def begin_shutdown(self) -> None:
         """Close idle connections now; new ones have FRESH_GRACE to start a request (the

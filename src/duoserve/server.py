@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -133,6 +134,7 @@ class Server:
         try:
             async with anyio.create_task_group() as group:
                 connections = ctx.connections = ConnectionTasks(group)
+                group.start_soon(_keep_defaults_current, ctx)  # ends with the group
                 try:
                     async with anyio.create_task_group() as accepting:
                         for listener in listeners:
@@ -291,6 +293,14 @@ def _accept_now(raw: socket.socket, kind: AcceptedKind) -> socket.socket | None:
     client = kind.cls(*kind.args, fileno=fd)
     client.setblocking(False)
     return client
+
+
+async def _keep_defaults_current(ctx: ServerContext) -> None:
+    """Refresh the Server and Date headers just after each second begins, so that the
+    response path reads them as an attribute instead of asking the clock every time."""
+    while True:
+        ctx.refresh_defaults()
+        await anyio.sleep(1.0005 - time.time() % 1.0)
 
 
 @contextlib.asynccontextmanager

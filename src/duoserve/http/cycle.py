@@ -58,8 +58,10 @@ class HTTPCycle:
         self._pending: Body | EndOfRequest | None = _END if bodyless else None
 
     # -- the error policy --------------------------------------------------------------
-    async def run(self, app: ASGIApp, scope: Scope) -> None:
-        """Call the app; whatever it does, leave the connection in a known state."""
+    async def run(self, app: ASGIApp, scope: Scope) -> bool:
+        """Call the app; whatever it does, leave the connection in a known state. True when
+        the connection may carry another request once the rest of this one's body, if the
+        app left some unread, is skipped (HTTPConnection decides that)."""
         conn = self.conn
         try:
             await app(scope, self.receive, self.send)
@@ -87,9 +89,12 @@ class HTTPCycle:
             elif not self.response_complete:
                 conn.ctx.error_log.error("ASGI app returned without completing the response")
                 conn.abort()
+            else:
+                return self.writer.keep_alive and not conn.peer_gone and not conn.write_failed
         finally:
             if self._disconnect_scope is not None:
                 self._disconnect_scope.cancel()
+        return False
 
     async def _fail(self) -> None:
         """500 when nothing was written yet (or the status a body error asked for); else
@@ -256,7 +261,7 @@ class HTTPCycle:
         ctx = self.conn.ctx
         if ctx.stopping:
             writer.keep_alive = False  # tell the client this connection ends here
-        defaults = ctx.default_headers()
+        defaults = ctx.defaults
         rid = self.request_id
         try:
             if rid is None and "trailers" not in message:

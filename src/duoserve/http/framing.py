@@ -202,28 +202,23 @@ def remember(memo: dict[K, V], key: K, value: V, size: int) -> None:
 class HeaderCache:
     """Checked header lists of recent responses, and the heads built from them: apps send
     the same headers again and again. One per server; bounded (each map emptied when
-    full). Heads embed the default headers (Date changes once a second), so they are
-    forgotten whenever a new defaults list is in use."""
+    full). Heads embed the default headers (Date changes once a second): the owner calls
+    forget_heads() whenever a new defaults list is in use, and looks heads up in `heads`
+    by status, request, framing choices and header pairs (hashing the key raises
+    TypeError for unhashable pairs)."""
 
-    __slots__ = ("_blocks", "_defaults", "_heads", "_size")
+    __slots__ = ("_blocks", "_size", "heads")
 
     def __init__(self, size: int = 256) -> None:
         self._blocks: dict[Any, HeaderBlock] = {}
-        # Whole response heads by status, request, framing choices and header pairs.
-        self._heads: dict[tuple[Any, ...], tuple[bytes, Framing, int, bool]] = {}
-        self._defaults: Headers | None = None
+        self.heads: dict[tuple[Any, ...], tuple[bytes, Framing, int, bool]] = {}
         self._size = size
 
-    def head(
-        self, key: tuple[Any, ...], defaults: Headers
-    ) -> tuple[bytes, Framing, int, bool] | None:
-        if defaults is not self._defaults:
-            self._heads.clear()
-            self._defaults = defaults
-        return self._heads.get(key)  # hashes the key: TypeError for unhashable pairs
+    def forget_heads(self) -> None:
+        self.heads.clear()
 
     def keep_head(self, key: tuple[Any, ...], value: tuple[bytes, Framing, int, bool]) -> None:
-        remember(self._heads, key, value, self._size)
+        remember(self.heads, key, value, self._size)
 
     def checked(self, headers: Headers) -> HeaderBlock:
         try:
@@ -306,7 +301,7 @@ class ResponseWriter:
             *headers,
         )
         try:
-            known = cache.head(key, defaults)
+            known = cache.heads.get(key)
         except TypeError:  # unhashable pairs (lists): built every time
             return self._head(status, check_headers(headers), defaults, chunked_ok, chunked)
         if known is not None:

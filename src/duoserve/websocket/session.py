@@ -220,7 +220,7 @@ class WebSocketSession:
             elif kind == "websocket.http.response.start":
                 self._codec.keep_alive = False
                 head = self._codec.send_response(
-                    int(message["status"]), response_headers(message), self._ctx.default_headers()
+                    int(message["status"]), response_headers(message), self._ctx.defaults
                 )
                 self._phase = Phase.RESPONSE
                 await self._locked_write(head)
@@ -284,7 +284,7 @@ class WebSocketSession:
             (b"content-length", b"%d" % len(body)),
             *headers,
         ]
-        data = codec.send_response(status, headers, self._ctx.default_headers())
+        data = codec.send_response(status, headers, self._ctx.defaults)
         await self._locked_write(data + codec.send_body(body) + codec.send_end())
 
     async def _send_event(self, event: Event) -> bool:
