@@ -367,6 +367,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         "_sock",
         "_timer_at",
         "_transport",
+        "_unwritable",
         "_unyielded",
         "_writing_paused",
     )
@@ -383,6 +384,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         self._eof = False
         self._lost = False
         self._closed = False
+        self._unwritable = True  # until the transport is made; again once closed or lost
         self._error: BaseException | None = None
         self._read_waiter: asyncio.Future[Any] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -402,6 +404,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports have the Transport methods without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._unwritable = False
         self._transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
@@ -435,6 +438,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         eof = self._eof
         self._lost = True
+        self._unwritable = True
         self._input_ended = True
         self._error = exc
         hook = self._data_hook
@@ -556,12 +560,11 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
     def push(self, data: bytes) -> bool:
         """Hand bytes to the transport (Writes.push): True when drain() must be awaited,
         because the client is slow to take them or it is time to yield."""
-        transport = self._transport
-        if self._closed:
-            raise anyio.ClosedResourceError
-        if self._lost or transport is None or transport.is_closing():
+        if self._unwritable:
+            if self._closed:
+                raise anyio.ClosedResourceError
             raise anyio.BrokenResourceError from self._error
-        transport.write(data)
+        self._transport.write(data)  # type: ignore[union-attr]  # made: not _unwritable
         if self._writing_paused:
             return True
         self._unyielded += 1
@@ -609,6 +612,7 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
 
     def _close(self) -> None:
         self._closed = True
+        self._unwritable = True
         self._input_ended = True
         self._end_head_wait(Signal.CLOSED)
         self._forget()

@@ -257,7 +257,7 @@ class HTTPCycle:
         if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
         request = self.head
-        writer = self.codec.begin_response(request.method, request.http_version)
+        writer = ResponseWriter(request.method, request.http_version, self.codec.keep_alive)
         ctx = self.conn.ctx
         if ctx.stopping:
             writer.keep_alive = False  # tell the client this connection ends here
