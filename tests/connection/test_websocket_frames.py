@@ -257,3 +257,65 @@ async def test_compressed_message_is_limited_after_inflating() -> None:
         await c.send(frame(BINARY, bomb[:-4], rsv=0x40))  # ~5 kB on the wire
         assert (await c.read_close())[0] == 1009
         assert (await app.finished())["code"] == 1009
+
+
+async def echo_app(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", **{k: message[k] for k in ("bytes", "text")}})
+
+
+async def test_frames_split_anywhere_arrive_whole_and_in_order() -> None:
+    """Plain frames (parsed in the read callback), a ping, a fragmented message and a
+    frame long enough for wsproto, sent one byte per write and then as one write: the
+    echoes come back whole, in order, at the length-encoding boundaries too (the pong
+    may come before echoes of earlier messages: the reader answers it, the app echoes)."""
+    sizes = [0, 1, 125, 126, 1000, 65535, 65536]
+    frames = [frame(BINARY, bytes([n % 251]) * n) for n in sizes]
+    frames.insert(2, frame(PING, b"between"))
+    frames.insert(4, frame(TEXT, b"frag", fin=False))
+    frames.insert(5, frame(CONTINUATION, "mént".encode()))
+    frames.append(frame(TEXT, "é".encode()))
+    expected: list[tuple[int, bytes]] = [(BINARY, bytes([n % 251]) * n) for n in sizes]
+    expected.insert(3, (TEXT, "fragmént".encode()))
+    expected.append((TEXT, "é".encode()))
+    async with ws_server(echo_app, ws_max_size=1 << 20) as srv:
+        for one_byte_writes in (True, False):
+            async with raw_client(srv) as client:
+                data = b"".join(frames)
+                if one_byte_writes:
+                    head = data[:70]  # the small frames byte by byte; the rest in reads
+                    for i in range(len(head)):
+                        await client.send(head[i : i + 1])
+                        await anyio.sleep(0.001)
+                    await client.send(data[70:])
+                else:
+                    await client.send(data)
+                got = [await client.read_frame() for _ in range(len(expected) + 1)]
+                assert (PONG, b"between") in got
+                got.remove((PONG, b"between"))
+                assert got == expected
+                await client.send(frame(CLOSE, close_payload(1000)))
+                assert await client.read_close() == (1000, "")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # A length of 5 in the 16-bit form: RFC 6455 §5.2 asks for the minimal encoding.
+        bytes([0x81, 0x80 | 126]) + (5).to_bytes(2, "big") + b"\0\0\0\0" + b"hello",
+        # A plain-looking text frame in the middle of a fragmented binary message.
+        frame(BINARY, b"a", fin=False) + frame(TEXT, b"b"),
+    ],
+)
+async def test_frames_the_read_callback_must_not_take_fail_the_connection(data: bytes) -> None:
+    app = Recorder()
+    async with ws_server(app) as srv, raw_client(srv) as client:
+        await client.send(data)
+        assert (await client.read_close())[0] == 1002
+        assert (await app.finished())["code"] == 1002
+    assert [m for m in app.messages if m["type"] == "websocket.receive"] == []

@@ -20,6 +20,7 @@ from ..transports import LeanStream, hooks_data, writes
 from ..types import Headers
 from ..types import Message as ASGIMessage
 from ..wakeup import Wakeup
+from .frames import BINARY, LARGEST, TEXT, data_frame, frame_at, still_fragmented, unmask
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
 from .inbox import Inbox
 from .messages import MessageTooBig, Reassembler, allowed, close_code, data_event, response_headers
@@ -100,6 +101,16 @@ class WebSocketSession:
         self._hooked = hooks_data(stream)
         self._stash: list[Event] = []
         self._work: Wakeup | None = None
+        self._hook_on = False
+        # With no extension, plain frames skip wsproto (frames.py): received in the read
+        # callback (`_pending` holds a frame not complete yet: a header, or at most one
+        # LARGEST frame), and sent from send(). `_fragmented`: wsproto is inside a
+        # fragmented message, so every frame goes to it until the message ends.
+        self._plain_in = False
+        self._plain_out = False
+        self._pending = b""
+        self._fragmented = False
+        self._plain_size = min(ctx.config.ws_max_size, LARGEST)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def refuse(self, denial: Denial) -> None:
@@ -236,8 +247,19 @@ class WebSocketSession:
             await self._locked_write(data)
         elif phase is Phase.OPEN:
             if kind == "websocket.send":
-                event = data_event(message)
                 lock = self._lock
+                if self._plain_out and lock.try_acquire():
+                    # Uncontended with no extension, the usual case: framed here (frames.py).
+                    try:
+                        frame = self._plain_frame(message)
+                        if frame is None:
+                            raise ClientDisconnected("the WebSocket is closing")
+                        if self._push(frame):
+                            await self._drain()
+                    finally:
+                        lock.release()
+                    return
+                event = data_event(message)
                 if lock.try_acquire():
                     # Uncontended, the usual case: frame and hand over in this coroutine,
                     # awaiting only a slow client (what _send_event does, without the
@@ -269,7 +291,10 @@ class WebSocketSession:
         async with self._lock:
             if self._phase is not Phase.HANDSHAKE:  # two tasks raced to accept
                 raise RuntimeError("websocket.accept sent twice")
-            self._ws = Connection(ConnectionType.SERVER, extensions, self._codec.trailing_data)
+            early = self._codec.trailing_data  # frames sent before our 101: wsproto's
+            self._ws = Connection(ConnectionType.SERVER, extensions, early)
+            self._plain_out = not extensions
+            self._plain_in = not extensions and not early and self._hooked
             self._phase = Phase.OPEN
             self._accepted.set()
             await self._write(data)
@@ -295,6 +320,20 @@ class WebSocketSession:
                 return False
             await self._write(data)
             return True
+
+    def _plain_frame(self, message: ASGIMessage) -> bytes | None:
+        """_frame() for a websocket.send message on a connection with no extension,
+        without a wsproto event."""
+        text = message.get("text")
+        data = message.get("bytes")
+        if (text is None) == (data is None):
+            raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
+        ws = self._ws
+        if ws is None or self._disconnect is not None or ws.state is not ConnectionState.OPEN:
+            return None
+        if data is None:
+            return data_frame(TEXT, str(text).encode("utf-8"))
+        return data_frame(BINARY, bytes(data))
 
     def _frame(self, event: Event) -> bytes | None:
         """The bytes of `event` (with the lock held); None when the connection's state no
@@ -379,6 +418,9 @@ class WebSocketSession:
                     if self._hooked and self._phase is Phase.OPEN and not self._eof:
                         await self._hooked_wait()
                         continue
+                    if self._pending:  # read without the hook from now on: all to wsproto
+                        self._to_wsproto()
+                        continue
                     data = await self._recv()
                     self._eof = not data
                     ws.receive_data(data or None)  # None: wsproto reports 1006
@@ -392,25 +434,101 @@ class WebSocketSession:
         messages for the app by itself; it wakes this task for anything else."""
         self._work = work = Wakeup()
         stream = cast(LeanStream, self._stream)
-        stream.set_data_hook(self._on_bytes)
+        self._hook_on = True
+        stream.set_data_hook(self._on_bytes)  # what is buffered comes first
+        if self._hook_on and self._pending:  # and complete frames left from the last time
+            pending, self._pending = self._pending, b""
+            self._take_frames(pending)
         try:
             await work.wait()
         finally:
+            self._hook_on = False
             stream.set_data_hook(None)
             self._work = None
 
     def _on_bytes(self, data: bytes) -> None:
-        """In the event loop's read callback: feed wsproto and hand whole messages to the
+        """In the event loop's read callback: parse frames and hand whole messages to the
         inbox while it has room. The first event that needs more (a fragment, a control
         frame, a full inbox, the end of the input) is left for the reader task, which is
         woken; the hook is unset meanwhile, so what follows is buffered and bounded."""
         ws = self._ws
         assert ws is not None
-        if data:
-            ws.receive_data(data)
-        else:
+        if not data:
             self._eof = True
+            if self._pending:
+                self._to_wsproto()
             ws.receive_data(None)  # wsproto reports 1006
+            self._take_events(eof=True)
+        elif self._plain_in:
+            if self._pending:
+                data = self._pending + data
+                self._pending = b""
+            self._take_frames(data)
+        else:
+            ws.receive_data(data)
+            self._take_events()
+
+    def _take_frames(self, data: bytes) -> None:
+        """_on_bytes() with no extension: a plain frame (frames.py) becomes a message here;
+        any other frame goes to wsproto whole, and its events are taken as _take_events()
+        takes them. A frame not complete yet waits in `_pending`, up to one of LARGEST;
+        beyond that wsproto gets the rest of the input."""
+        ws = self._ws
+        assert ws is not None
+        inbox = self._inbox
+        plain_size = self._plain_size
+        pos = 0
+        size = len(data)
+        while pos < size:
+            frame = frame_at(data, pos, plain_size)
+            if frame is None or frame.end > size:
+                if frame is not None and frame.end - pos > LARGEST + 14:
+                    self._pending = data[pos:]
+                    self._to_wsproto()
+                    self._take_events()
+                else:
+                    self._pending = data[pos:]
+                return
+            first, plain, start, end = frame
+            if plain and not self._fragmented and self._phase is Phase.OPEN:
+                payload = unmask(data, start, end)
+                text: str | None = None
+                if first == BINARY:
+                    message: ASGIMessage = {
+                        "type": "websocket.receive",
+                        "bytes": payload,
+                        "text": None,
+                    }
+                else:
+                    try:
+                        text = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        message = {}  # wsproto fails the connection with 1007
+                    else:
+                        message = {"type": "websocket.receive", "bytes": None, "text": text}
+                if message:
+                    pos = end
+                    if not inbox.closed and inbox.put_nowait(message):
+                        continue
+                    # The reader task waits for room to deliver it.
+                    event = BytesMessage(payload) if text is None else TextMessage(text)
+                    self._stash.append(event)
+                    self._pending = data[pos:]
+                    self._stop_hook()
+                    return
+            self._fragmented = still_fragmented(first, self._fragmented)
+            ws.receive_data(data[pos:end])
+            pos = end
+            if not self._take_events():
+                self._pending = data[pos:]
+                return
+
+    def _take_events(self, eof: bool = False) -> bool:
+        """Hand wsproto's whole messages to the inbox while it has room; True when all
+        were taken (and it is not the end of the input). Otherwise the event that needs
+        more is stashed for the reader task, which is woken (_stop_hook)."""
+        ws = self._ws
+        assert ws is not None
         inbox = self._inbox
         whole = self._reassembler.whole
         for event in ws.events():
@@ -422,11 +540,26 @@ class WebSocketSession:
             self._stash.append(event)
             break
         else:
-            if data:
-                return
+            if not eof:
+                return True
+        self._stop_hook()
+        return False
+
+    def _stop_hook(self) -> None:
+        """Reading in the callback stops: the reader task takes over (woken)."""
+        self._hook_on = False
         cast(LeanStream, self._stream).set_data_hook(None)
         if self._work is not None:
             self._work.set()
+
+    def _to_wsproto(self) -> None:
+        """What waits in `_pending` goes to wsproto, and so does all input from now on
+        (wsproto may now hold part of a frame)."""
+        ws = self._ws
+        assert ws is not None
+        self._plain_in = False
+        pending, self._pending = self._pending, b""
+        ws.receive_data(pending)
 
     async def _recv(self) -> bytes:
         try:
