@@ -68,6 +68,18 @@ class State(enum.Enum):
     STOPPING = "stopping"
 
 
+# Why a worker exited, as the metrics count it (duoserve_worker_exits_total{cause}).
+EXIT_CAUSES = (
+    "crash",  # died while serving
+    "boot_failure",  # exited before it was ready
+    "recycle",  # --max-requests, --max-worker-memory, --max-worker-lifetime
+    "watchdog",  # killed for a blocked event loop (--timeout-worker)
+    "reload",  # SIGHUP or --reload replaced it
+    "scale_down",  # SIGTTOU
+    "shutdown",  # the server stopped
+)
+
+
 class Phase(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
@@ -92,6 +104,7 @@ class _Worker:
     replaced_by: int | None = None  # the replacement booting for this one
     keep: bool = False  # its replacement failed to boot: do not recycle it again
     served: bool = False  # it became ready (so it may have had requests to cut)
+    cause: str = ""  # why it was stopped or killed (EXIT_CAUSES); "" = nobody asked
 
     @property
     def name(self) -> str:
@@ -121,6 +134,10 @@ class Supervisor:
         self._description = ""
         self._exit_status = 0
         self._exit_message = ""
+        # What the metrics report: workers started, exits by cause, reloads begun.
+        self.starts = 0
+        self.exits = dict.fromkeys(EXIT_CAUSES, 0)
+        self.reloads = 0
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -133,6 +150,7 @@ class Supervisor:
         worker = self._new(self.generation, now)
         worker.pid, worker.state, worker.last_seen = pid, State.READY, now
         worker.served = True
+        self.starts += 1
         self._description = description
         self.phase = Phase.RUNNING
         return worker.wid
@@ -149,6 +167,16 @@ class Supervisor:
                     deadlines.append(w.retire_at)
         return min(deadlines)
 
+    def readiness(self) -> tuple[bool, str]:
+        """Whether traffic should come here (what /readyz says), and why not."""
+        if self.phase is Phase.STARTING:
+            return False, "starting"
+        if self.phase is not Phase.RUNNING:
+            return False, "shutting down"
+        if not any(w.state is State.READY for w in self.workers.values()):
+            return False, "no worker is ready"
+        return True, ""
+
     def handle(self, event: Event) -> list[Action]:
         if self.phase is Phase.DONE:
             return []
@@ -157,6 +185,7 @@ class Supervisor:
             if event.wid in self.workers:
                 w = self.workers[event.wid]
                 w.pid, w.started, w.last_seen = event.pid, event.now, event.now
+                self.starts += 1
             return []
         if isinstance(event, WorkerFailed):
             if event.wid in self.workers:
@@ -187,11 +216,11 @@ class Supervisor:
         self._description = self._description or event.description
         actions: list[Action] = [Log(logging.INFO, f"{w.name} ready")]
         if self.phase is Phase.STOPPING:
-            return actions + self._stop(w)
+            return actions + self._stop(w, "shutdown")
         old = self.workers.get(w.replaces) if w.replaces is not None else None
         if old is not None:
             w.replaces = old.replaced_by = None
-            actions += self._stop(old)
+            actions += self._stop(old, "recycle")
         if w.generation == self.reloading:
             fresh = [x for x in self.workers.values() if x.generation == self.reloading]
             if len(fresh) >= self.target and all(x.state is State.READY for x in fresh):
@@ -199,7 +228,7 @@ class Supervisor:
                 actions.append(Log(logging.INFO, "reload complete; stopping the old workers"))
                 for x in list(self.workers.values()):
                     if x.generation != self.generation:
-                        actions += self._stop(x)
+                        actions += self._stop(x, "reload")
         if self.phase is Phase.STARTING:
             ready = [x for x in self.workers.values() if x.state is State.READY]
             if len(ready) >= self.target:
@@ -223,6 +252,8 @@ class Supervisor:
         w = self.workers.pop(event.wid, None)
         if w is None:
             return []
+        cause = w.cause or ("boot_failure" if w.state is State.BOOTING else "crash")
+        self.exits[cause] += 1
         actions: list[Action] = []
         if self.phase is Phase.STOPPING:
             if event.code and w.served and not self._exit_status:  # cut requests, or was cut
@@ -252,7 +283,7 @@ class Supervisor:
             ]
             for x in list(self.workers.values()):
                 if x.generation == w.generation:
-                    actions += self._stop(x)
+                    actions += self._stop(x, "reload")
             return actions
         old = self.workers.get(w.replaces) if w.replaces is not None else None
         if old is not None:
@@ -282,7 +313,7 @@ class Supervisor:
                     w.state = State.STOPPING
                     self._unlink(w)
                 message = f"{w.name} is blocked (no heartbeat for {silent}); killing it"
-                w.killed = True
+                w.killed, w.cause = True, "watchdog"
                 actions += [Log(logging.ERROR, message), Kill(w.wid)]
             elif w.state is State.READY and now >= w.retire_at:
                 actions += self._recycle(w, "reached --max-worker-lifetime")
@@ -295,6 +326,7 @@ class Supervisor:
             for w in self.workers.values():
                 if not w.killed:
                     w.killed, w.state = True, State.STOPPING
+                    w.cause = w.cause or "shutdown"
                     actions.append(Kill(w.wid))
             return actions + self._maybe_done()
         if command is Command.STOP:
@@ -310,7 +342,7 @@ class Supervisor:
             return [Log(logging.WARNING, "workers: already 1; not stopping the last one")]
         self.target -= 1
         active = self._active()
-        stop = self._stop(active[-1]) if len(active) > self.target else []
+        stop = self._stop(active[-1], "scale_down") if len(active) > self.target else []
         return [Log(logging.INFO, f"workers: {self.target}"), *stop]
 
     # -- helpers ----------------------------------------------------------------------------
@@ -321,8 +353,9 @@ class Supervisor:
             actions.append(Log(logging.INFO, "reload restarted"))
             for x in list(self.workers.values()):
                 if x.generation == self.reloading:
-                    actions += self._stop(x)
+                    actions += self._stop(x, "reload")
         self.reloading = max(w.generation for w in self.workers.values()) + 1
+        self.reloads += 1
         actions.append(Log(logging.INFO, f"reloading: starting {self.target} new worker(s)"))
         for _ in range(self.target):
             actions.append(Spawn(self._new(self.reloading, self._now).wid))
@@ -368,10 +401,10 @@ class Supervisor:
         self.workers[w.wid] = w
         return w
 
-    def _stop(self, w: _Worker) -> list[Action]:
+    def _stop(self, w: _Worker, cause: str) -> list[Action]:
         if w.state is State.STOPPING:
             return []
-        w.state = State.STOPPING
+        w.state, w.cause = State.STOPPING, w.cause or cause
         w.stop_deadline = self._now + self.limits.stop_timeout
         self._unlink(w)
         return [Stop(w.wid)]
@@ -389,7 +422,7 @@ class Supervisor:
         self.phase = Phase.STOPPING
         actions: list[Action] = [Stopping()] if first else []
         for w in list(self.workers.values()):
-            actions += self._stop(w)
+            actions += self._stop(w, "shutdown")
         return actions + self._maybe_done()
 
     def _maybe_done(self) -> list[Action]:
