@@ -185,6 +185,15 @@ class Config:
         unit="s",
     )
 
+    shutdown_delay: float = setting(
+        0.0,
+        "Seconds between SIGTERM and the graceful stop: /readyz fails at once while the "
+        "server goes on accepting, so load balancers (a Kubernetes Service) take it out of "
+        "rotation before it stops listening. A second SIGTERM stops at once. 0 = no delay.",
+        "Timeouts",
+        unit="s",
+    )
+
     # -- limits ------------------------------------------------------------------------
     limit_connections: int = setting(
         4096,

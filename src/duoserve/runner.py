@@ -205,22 +205,42 @@ async def _serve_with_signals(
 async def _watch_signals(
     server: Server, tg: anyio.abc.TaskGroup, handover: Handover, metrics: LocalMetrics | None
 ) -> None:
-    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop at once. SIGHUP: hand
-    over to a worker process running the current code (zero-downtime reload)."""
+    """First SIGINT/SIGTERM: graceful stop (after --shutdown-delay, which a second one cuts
+    short). A second SIGINT: stop at once. SIGHUP: hand over to a worker process running
+    the current code (zero-downtime reload)."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, *handover.signals) as signals:
         stopping = False
+        stop_now = anyio.Event()
         async for signum in signals:
+            name = signal.Signals(signum).name
             if signum in handover.signals:
                 tg.start_soon(handover.start, server)
             elif not stopping:
                 stopping = True
                 if metrics is not None:
                     metrics.stopping()  # /readyz says so before the listeners close
-                log.info("%s received: shutting down gracefully", signal.Signals(signum).name)
-                handover.note_stop(immediate=False)  # closes its copies of the listeners
-                server.shutdown()
+                tg.start_soon(_stop, server, handover, name, stop_now)
+            elif not stop_now.is_set():
+                stop_now.set()  # a second signal during --shutdown-delay: stop now
             elif signum == signal.SIGINT:
                 log.warning("second SIGINT: exiting at once")
                 handover.note_stop(immediate=True)
                 tg.cancel_scope.cancel()
                 return
+
+
+async def _stop(server: Server, handover: Handover, name: str, now: anyio.Event) -> None:
+    """The graceful stop, after --shutdown-delay (or once `now` is set)."""
+    delay = server.config.shutdown_delay
+    if delay:
+        log.info(
+            "%s received: stopping in %gs (--shutdown-delay); not ready meanwhile", name, delay
+        )
+        with anyio.move_on_after(delay):
+            await now.wait()
+        log.info("shutting down gracefully")
+    else:
+        log.info("%s received: shutting down gracefully", name)
+    now.set()
+    handover.note_stop(immediate=False)  # closes its copies of the listeners
+    server.shutdown()

@@ -45,6 +45,7 @@ class Limits:
     max_requests_jitter: int = 0
     max_memory: int = 0
     max_lifetime: float = 0.0
+    shutdown_delay: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -59,6 +60,7 @@ class Limits:
             max_requests_jitter=config.max_requests_jitter,
             max_memory=config.max_worker_memory,
             max_lifetime=config.max_worker_lifetime,
+            shutdown_delay=config.shutdown_delay,
         )
 
 
@@ -138,6 +140,7 @@ class Supervisor:
         self.starts = 0
         self.exits = dict.fromkeys(EXIT_CAUSES, 0)
         self.reloads = 0
+        self.stop_at = math.inf  # --shutdown-delay: when the stop a SIGTERM asked for begins
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -157,7 +160,7 @@ class Supervisor:
 
     def next_deadline(self) -> float:
         """When the next Tick is due (inf: only events matter)."""
-        deadlines = [math.inf]
+        deadlines = [self.stop_at if self.phase is not Phase.STOPPING else math.inf]
         for w in self.workers.values():
             if not w.killed:
                 deadlines.append(w.stop_deadline)
@@ -169,9 +172,9 @@ class Supervisor:
 
     def readiness(self) -> tuple[bool, str]:
         """Whether traffic should come here (what /readyz says), and why not."""
-        if self.phase is Phase.STARTING:
+        if self.phase is Phase.STARTING and self.stop_at == math.inf:
             return False, "starting"
-        if self.phase is not Phase.RUNNING:
+        if self.phase is not Phase.RUNNING or self.stop_at < math.inf:
             return False, "shutting down"
         if not any(w.state is State.READY for w in self.workers.values()):
             return False, "no worker is ready"
@@ -297,6 +300,8 @@ class Supervisor:
     def _on_tick(self) -> list[Action]:
         actions: list[Action] = []
         now, timeout = self._now, self.limits.timeout_worker
+        if now >= self.stop_at and self.phase is not Phase.STOPPING:
+            actions += [Log(logging.INFO, "shutting down gracefully"), *self._stop_all()]
         for w in list(self.workers.values()):
             if w.killed:
                 continue
@@ -330,9 +335,15 @@ class Supervisor:
                     actions.append(Kill(w.wid))
             return actions + self._maybe_done()
         if command is Command.STOP:
+            delay = self.limits.shutdown_delay
+            if delay and self.stop_at == math.inf:
+                self.stop_at = self._now + delay
+                message = f"stopping in {delay:g}s (--shutdown-delay); not ready meanwhile"
+                return [Log(logging.INFO, message)]
             return [Log(logging.INFO, "shutting down gracefully"), *self._stop_all()]
-        if self.phase is not Phase.RUNNING:
-            return [Log(logging.WARNING, f"{command.value} ignored while {self.phase.value}")]
+        if self.phase is not Phase.RUNNING or self.stop_at < math.inf:
+            phase = "stopping" if self.stop_at < math.inf else self.phase.value
+            return [Log(logging.WARNING, f"{command.value} ignored while {phase}")]
         if command is Command.RELOAD:
             return self._reload()
         if command is Command.INCREASE:
