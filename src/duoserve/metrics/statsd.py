@@ -39,7 +39,9 @@ class StatsdFormat:
     def line(self, name: str, value: float, kind: str, labels: Labels = ()) -> str:
         text = f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
         if not self.tags:
-            suffix = "".join("." + v.replace(".", "_") for _, v in labels)
+            suffix = "".join(
+                "." + (f"{k}_{v}" if k == "le" else v).replace(".", "_") for k, v in labels
+            )
             return f"{self.prefix}{name}{suffix}:{text}|{kind}"
         tags = ",".join((*self.tags, *(f"{k}:{v}" for k, v in labels)))
         return f"{self.prefix}{name}:{text}|{kind}|#{tags}"
