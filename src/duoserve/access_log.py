@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import string
-from typing import Any, Protocol
+from typing import Any
 
 from .asgi import decode_path
 from .config import Config
@@ -75,23 +75,6 @@ def app_interface(app: object) -> str:
         if app is None:
             break
     return "asgi"
-
-
-class RequestObserver(Protocol):
-    """What the connection calls after each request when one is installed: the access log,
-    or the metrics recorder (which calls the access log itself)."""
-
-    def enabled(self) -> bool: ...
-
-    def log(
-        self,
-        head: RequestHead,
-        client: tuple[str, int] | None,
-        status: int,
-        sent: int,
-        duration: float,
-        request_id: bytes | None,
-    ) -> None: ...
 
 
 class AccessLog:

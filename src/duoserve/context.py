@@ -16,7 +16,7 @@ from .transports import Cancellable, ConnectionTasks
 from .types import ASGIApp, Headers
 
 if TYPE_CHECKING:
-    from .access_log import RequestObserver
+    from .access_log import AccessLog
     from .metrics.recorder import Recorder
     from .proxy import TrustedProxies
     from .tls import TLSSetup
@@ -76,8 +76,7 @@ class ServerContext:
     trusted: TrustedProxies | None = None
     tls: TLSSetup | None = None
     per_ip: dict[str, int] = field(default_factory=dict)
-    # None when --no-access-log and no metrics: then the connection takes its plain path.
-    access: RequestObserver | None = field(init=False, default=None)
+    access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
     metrics: Recorder | None = field(init=False, default=None)  # --metrics-bind, --statsd-host
     # default_headers(): the list of the current second and the Date value it was built for.
     _defaults: Headers = field(init=False, default_factory=list)
