@@ -14,6 +14,7 @@ from operator import floordiv, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from ..errors import ClientDisconnected
 from . import layout
@@ -46,6 +47,8 @@ _WEBSOCKET = layout.INTERFACES.index("websocket")
 # the loop's lag; the lag gauge is the worst of the last _LAG_WINDOW samples (a second).
 SAMPLE_INTERVAL = 0.25
 _LAG_WINDOW = 4
+# Notes folded between two checkpoints (about 0.3 ms of the loop's time).
+_FOLD_CHUNK = 1024
 # One noted request: (method, status, seconds, response body bytes, Content-Length).
 Note = tuple[str, int, float, int, "int | None"]
 _FIELDS = [itemgetter(i) for i in range(5)]
@@ -142,13 +145,14 @@ class Recorder:
         self._reads += 1
         return calls - self._reads + 1
 
-    def fold(self) -> None:
-        """Add the noted requests to the slot (the loops run in C: map, zip, Counter)."""
+    def fold(self, most: int | None = None) -> bool:
+        """Add the noted requests (the first `most` of them) to the slot, in loops that
+        run in C (map, zip, Counter; about 0.3 µs a request); True when some are left."""
         batch = self._batch
         if not batch:
-            return
-        notes = batch.copy()
-        batch.clear()
+            return False
+        notes = batch[:most]
+        del batch[:most]
         values = self._values
         methods, statuses, seconds, sent, lengths = (list(map(f, notes)) for f in _FIELDS)
         rows, other = self._rows, self._other
@@ -163,6 +167,7 @@ class Recorder:
         values[RESPONSE_BODY_BYTES] += sum(sent)
         values[REQUEST_BODY_BYTES] += sum(filter(None, lengths))
         self._done += len(notes)
+        return bool(batch)
 
     # -- rarer events ------------------------------------------------------------------------
     def protocol_error(self, status: int) -> None:
@@ -203,7 +208,8 @@ class Recorder:
                 lags[turn % _LAG_WINDOW] = max(0.0, time.monotonic() - before - SAMPLE_INTERVAL)
                 turn += 1
                 values[LOOP_LAG] = max(lags)
-                self.fold()
+                while self.fold(_FOLD_CHUNK):  # a long batch in steps: no long pause
+                    await anyio.lowlevel.checkpoint()
                 values[IN_FLIGHT] = self.begun() - self._done
                 values[CONNECTIONS] = open_connections()
                 if self.pool_stats is not None:
