@@ -10,13 +10,12 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import repeat
-from operator import floordiv, itemgetter
+from operator import attrgetter, floordiv, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from ..errors import ClientDisconnected
 from . import layout
 from .block import Slot
 from .layout import (
@@ -49,9 +48,13 @@ SAMPLE_INTERVAL = 0.25
 _LAG_WINDOW = 4
 # Notes folded between two checkpoints (about 0.3 ms of the loop's time).
 _FOLD_CHUNK = 1024
-# One noted request: (method, status, seconds, response body bytes, Content-Length).
-Note = tuple[str, int, float, int, "int | None"]
-_FIELDS = [itemgetter(i) for i in range(5)]
+# One noted request: (its HTTPCycle.send, seconds); the rest is read from the cycle.
+Note = tuple[Any, float]
+_SEND, _SECONDS = itemgetter(0), itemgetter(1)
+_METHOD = attrgetter("__self__.head.method")
+_STATUS = attrgetter("__self__.status")
+_SENT = attrgetter("__self__.body_bytes")
+_LENGTH = attrgetter("__self__.head.content_length")
 
 
 class Recorder:
@@ -82,8 +85,8 @@ class Recorder:
         self._ctx: ServerContext | None = None
         base = layout.INTERFACES.index(interface if interface in layout.INTERFACES else "asgi")
         # The offset of requests_total{interface, method, 1xx} for each method.
-        names = layout.METHOD_NAMES
-        self._rows = {names[i]: layout.request_index(base, i, 0) for i in range(len(names) - 1)}
+        methods = layout.METHODS
+        self._rows = {m: layout.request_index(base, i, 0) for i, m in enumerate(methods)}
         self._other = layout.request_index(base, _OTHER_METHOD, 0)
         self.pool_stats: Callable[[], tuple[int, int]] | None = None  # WSGI threads
 
@@ -95,11 +98,11 @@ class Recorder:
         self._ctx = ctx
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        """`app`, noting each HTTP request's method, status, duration and sizes. The
-        server calls it with the request's HTTPCycle.send, whose cycle holds them."""
+        """`app`, noting each HTTP request's `send` and duration. The server calls it with
+        the request's HTTPCycle.send, whose cycle the fold reads (method, status, sizes):
+        by then the error policy has set a failed request's status."""
         append = self._batch.append
         tick = self._tick  # counts requests begun (in flight: begun - folded - batched)
-        failed = self._failed
         clock = time.perf_counter
 
         async def metered(scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,34 +112,10 @@ class Recorder:
             start = clock()
             try:
                 await app(scope, receive, send)
-            except BaseException as exc:
-                failed(scope, send, start, exc)
-                raise
-            cycle: Any = send.__self__  # type: ignore[attr-defined]
-            append(
-                (
-                    scope["method"],
-                    cycle.status,
-                    clock() - start,
-                    cycle.body_bytes,
-                    cycle.head.content_length,
-                )
-            )
+            finally:
+                append((send, clock() - start))
 
         return metered
-
-    def _failed(self, scope: Scope, send: Send, start: float, exc: BaseException) -> None:
-        """Note a request whose app raised: the cycle answers 500 when nothing was sent
-        yet (the error policy); a client that left keeps the status it got, if any."""
-        cycle: Any = getattr(send, "__self__", None)
-        if cycle is None:
-            return
-        status = cycle.status
-        unsent = cycle.writer is None or cycle._head_bytes is not None
-        if not isinstance(exc, ClientDisconnected | anyio.get_cancelled_exc_class()) and unsent:
-            status = 500
-        seconds = time.perf_counter() - start
-        self._batch.append((scope["method"], status, seconds, cycle.body_bytes, None))
 
     def begun(self) -> int:
         """HTTP requests begun so far (an itertools.count read by calling it, minus the
@@ -154,7 +133,12 @@ class Recorder:
         notes = batch[:most]
         del batch[:most]
         values = self._values
-        methods, statuses, seconds, sent, lengths = (list(map(f, notes)) for f in _FIELDS)
+        sends = list(map(_SEND, notes))
+        seconds = list(map(_SECONDS, notes))
+        methods = map(_METHOD, sends)
+        statuses = list(map(_STATUS, sends))
+        sent = map(_SENT, sends)
+        lengths = map(_LENGTH, sends)
         rows, other = self._rows, self._other
         for (method, kind), count in Counter(
             zip(methods, map(floordiv, statuses, repeat(100)), strict=True)
