@@ -10,12 +10,13 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import repeat
-from operator import attrgetter, floordiv, itemgetter
+from operator import floordiv, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
+from ..errors import ClientDisconnected
 from . import layout
 from .block import Slot
 from .layout import (
@@ -48,13 +49,9 @@ SAMPLE_INTERVAL = 0.25
 _LAG_WINDOW = 4
 # Notes folded between two checkpoints (about 0.3 ms of the loop's time).
 _FOLD_CHUNK = 1024
-# One noted request: (its HTTPCycle.send, seconds); the rest is read from the cycle.
-Note = tuple[Any, float]
-_SEND, _SECONDS = itemgetter(0), itemgetter(1)
-_METHOD = attrgetter("__self__.head.method")
-_STATUS = attrgetter("__self__.status")
-_SENT = attrgetter("__self__.body_bytes")
-_LENGTH = attrgetter("__self__.head.content_length")
+# One noted request: (method, status, seconds, response body bytes, Content-Length).
+Note = tuple[str, int, float, int, "int | None"]
+_FIELDS = [itemgetter(i) for i in range(5)]
 
 
 class Recorder:
@@ -85,8 +82,8 @@ class Recorder:
         self._ctx: ServerContext | None = None
         base = layout.INTERFACES.index(interface if interface in layout.INTERFACES else "asgi")
         # The offset of requests_total{interface, method, 1xx} for each method.
-        methods = layout.METHODS
-        self._rows = {m: layout.request_index(base, i, 0) for i, m in enumerate(methods)}
+        names = layout.METHOD_NAMES
+        self._rows = {names[i]: layout.request_index(base, i, 0) for i in range(len(names) - 1)}
         self._other = layout.request_index(base, _OTHER_METHOD, 0)
         self.pool_stats: Callable[[], tuple[int, int]] | None = None  # WSGI threads
 
@@ -98,11 +95,11 @@ class Recorder:
         self._ctx = ctx
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        """`app`, noting each HTTP request's `send` and duration. The server calls it with
-        the request's HTTPCycle.send, whose cycle the fold reads (method, status, sizes):
-        by then the error policy has set a failed request's status."""
+        """`app`, noting each HTTP request's method, status, duration and sizes. The
+        server calls it with the request's HTTPCycle.send, whose cycle holds them."""
         append = self._batch.append
         tick = self._tick  # counts requests begun (in flight: begun - folded - batched)
+        failed = self._failed
         clock = time.perf_counter
 
         async def metered(scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,10 +109,34 @@ class Recorder:
             start = clock()
             try:
                 await app(scope, receive, send)
-            finally:
-                append((send, clock() - start))
+            except BaseException as exc:
+                failed(scope, send, start, exc)
+                raise
+            cycle: Any = send.__self__  # type: ignore[attr-defined]
+            append(
+                (
+                    scope["method"],
+                    cycle.status,
+                    clock() - start,
+                    cycle.body_bytes,
+                    cycle.head.content_length,
+                )
+            )
 
         return metered
+
+    def _failed(self, scope: Scope, send: Send, start: float, exc: BaseException) -> None:
+        """Note a request whose app raised: the cycle answers 500 when nothing was sent
+        yet (the error policy); a client that left keeps the status it got, if any."""
+        cycle: Any = getattr(send, "__self__", None)
+        if cycle is None:
+            return
+        status = cycle.status
+        unsent = cycle.writer is None or cycle._head_bytes is not None
+        if not isinstance(exc, ClientDisconnected | anyio.get_cancelled_exc_class()) and unsent:
+            status = 500
+        seconds = time.perf_counter() - start
+        self._batch.append((scope["method"], status, seconds, cycle.body_bytes, None))
 
     def begun(self) -> int:
         """HTTP requests begun so far (an itertools.count read by calling it, minus the
@@ -133,12 +154,7 @@ class Recorder:
         notes = batch[:most]
         del batch[:most]
         values = self._values
-        sends = list(map(_SEND, notes))
-        seconds = list(map(_SECONDS, notes))
-        methods = map(_METHOD, sends)
-        statuses = list(map(_STATUS, sends))
-        sent = map(_SENT, sends)
-        lengths = map(_LENGTH, sends)
+        methods, statuses, seconds, sent, lengths = (list(map(f, notes)) for f in _FIELDS)
         rows, other = self._rows, self._other
         for (method, kind), count in Counter(
             zip(methods, map(floordiv, statuses, repeat(100)), strict=True)
