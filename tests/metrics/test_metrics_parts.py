@@ -240,3 +240,31 @@ def test_metrics_bind_refuses_the_apps_port() -> None:
     finally:
         for bound in sockets:
             bound.sock.close()
+
+
+def exposed_names() -> set[str]:
+    return {name for name, _ in parse(render(sample_snapshot(), LIFE).decode())}
+
+
+def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads(Path("docs/grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"duoserve_[a-z_]+", expr)}
+    assert used and used <= exposed_names(), used - exposed_names()
+
+
+def test_the_metrics_reference_lists_every_family() -> None:
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reference = Path("docs/metrics.md").read_text()
+    text = render(sample_snapshot(), LIFE).decode()
+    for family in text_string_to_metric_families(text):
+        name = family.name.removeprefix("duoserve_")
+        shown = f"`{name}_total`" if family.type == "counter" else f"`{name}`"
+        assert shown in reference, name
