@@ -46,6 +46,8 @@ async def app(scope, receive, send):
         return
     if scope["path"] == "/slow":
         await anyio.sleep(1.5)
+    elif scope["path"] == "/boom":
+        raise RuntimeError("boom")  # the server answers 500
     body = b""
     while True:
         message = await receive()
@@ -169,6 +171,7 @@ def test_single_process_counts_errors_refusals_and_websockets(tmp_path: Path) ->
         port = int(url.rsplit(":", 1)[1])
         assert httpx.post(url + "/", content=b"abc").text == "helloabc"
         assert httpx.get(url + "/missing").status_code == 404
+        assert httpx.delete(url + "/boom").status_code == 500
         for raw in (
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",  # 400
             b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",  # 505
@@ -193,6 +196,7 @@ def test_single_process_counts_errors_refusals_and_websockets(tmp_path: Path) ->
         samples = scrape(metrics)
         assert total(samples, "duoserve_requests_total", method="POST", status="2xx") == 1
         assert total(samples, "duoserve_requests_total", status="4xx", interface="asgi") == 1
+        assert total(samples, "duoserve_requests_total", method="DELETE", status="5xx") == 1
         assert total(samples, "duoserve_request_body_bytes_total") == 3
         assert total(samples, "duoserve_protocol_errors_total", status="400") == 1
         assert total(samples, "duoserve_protocol_errors_total", status="505") == 1
