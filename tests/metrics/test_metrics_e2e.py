@@ -305,3 +305,29 @@ def test_statsd_plain_names_carry_the_labels(tmp_path: Path) -> None:
             assert "duoserve.ready:1|g" in lines
             proc.popen.send_signal(signal.SIGTERM)
             assert proc.popen.wait(20) == 0, proc.output()
+
+
+@pytest.mark.parametrize("mode", [("--workers", "1"), ("--single-process",)])
+def test_sighup_reload_keeps_the_counts_and_the_listener(tmp_path: Path, mode: tuple[str]) -> None:
+    # --single-process hands over to a supervised worker on SIGHUP: the same metrics
+    # listener goes on, with what the first process counted kept.
+    with serve(tmp_path, *mode) as proc:
+        url, metrics = start(proc)
+        for _ in range(20):
+            assert httpx.get(url + "/").status_code == 200
+        counted = lambda: total(scrape(metrics), "duoserve_requests_total")  # noqa: E731
+        wait_until(lambda: counted() == 20, timeout=3, what="20 requests")
+        proc.popen.send_signal(signal.SIGHUP)
+        single = mode[0] == "--single-process"
+        proc.wait_for("this process drains and supervises" if single else "reload complete")
+        wait_until(lambda: any("exited" in line for line in proc.lines) or single, 10)
+        for _ in range(5):
+            assert httpx.get(url + "/").status_code == 200
+        wait_until(lambda: counted() == 25, timeout=3, what="25 requests")
+        samples = scrape(metrics)
+        assert total(samples, "duoserve_ready") == 1
+        if not single:
+            assert total(samples, "duoserve_reloads_total") == 1
+            assert total(samples, "duoserve_worker_exits_total", cause="reload") == 1
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(20) == 0, proc.output()
