@@ -45,6 +45,9 @@ class Server:
             return "-"
 
 
+METRICS = ("--metrics-bind", "127.0.0.1:0")
+
+
 def _duoserve(interface: str, *extra: str) -> tuple[str, ...]:
     return (
         *("-m", "duoserve", "{app}", "--port", "{port}", "--workers", "{workers}"),
@@ -87,6 +90,8 @@ SERVERS = [
     Server("duoserve", "asgi", "duoserve", ("duoserve",), _duoserve("asgi")),
     # h11 only, on the same loop as uvicorn-h11: the like-for-like pure-Python comparison.
     Server("duoserve-h11", "asgi", "duoserve", ("duoserve",), _duoserve("asgi", "--http", "h11")),
+    # The same with --metrics-bind (port 0: the listener is there, nobody scrapes it).
+    Server("duoserve-metrics", "asgi", "duoserve", ("duoserve",), _duoserve("asgi", *METRICS)),
     Server(
         "uvicorn",
         "asgi",
@@ -107,6 +112,7 @@ SERVERS = [
     ),
     Server("granian", "asgi", "granian", ("granian",), _granian("asgi"), idle_args=IDLE_GRANIAN),
     Server("duoserve", "wsgi", "duoserve", ("duoserve",), _duoserve("wsgi")),
+    Server("duoserve-metrics", "wsgi", "duoserve", ("duoserve",), _duoserve("wsgi", *METRICS)),
     Server("uvicorn-wsgi", "wsgi", "uvicorn", ("uvicorn",), _uvicorn("--interface", "wsgi")),
     Server(
         "gunicorn-sync", "wsgi", "gunicorn", ("gunicorn",), _gunicorn("sync"), keeps_alive=False

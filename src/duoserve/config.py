@@ -185,6 +185,15 @@ class Config:
         unit="s",
     )
 
+    shutdown_delay: float = setting(
+        0.0,
+        "Seconds between SIGTERM and the graceful stop: /readyz fails at once while the "
+        "server goes on accepting, so load balancers (a Kubernetes Service) take it out of "
+        "rotation before it stops listening. A second SIGTERM stops at once. 0 = no delay.",
+        "Timeouts",
+        unit="s",
+    )
+
     # -- limits ------------------------------------------------------------------------
     limit_connections: int = setting(
         4096,
@@ -424,6 +433,43 @@ class Config:
         metavar="FILE",
     )
 
+    # -- metrics and health (docs/metrics.md) -----------------------------------------
+    metrics_bind: str = setting(
+        "",
+        "Serve /metrics (Prometheus text), /healthz and /readyz on this separate HOST:PORT, "
+        "from the supervisor (one view of all workers; in-process with --single-process). "
+        "'' = off: then metrics cost nothing per request.",
+        "Metrics",
+        metavar="HOST:PORT",
+    )
+    statsd_host: str = setting(
+        "",
+        "Send the same metrics to a StatsD server at HOST:PORT over UDP (counters as "
+        "increments, gauges as values), every --statsd-interval; '' = off.",
+        "Metrics",
+        metavar="HOST:PORT",
+    )
+    statsd_prefix: str = setting(
+        "",
+        "Prefix of the StatsD metric names (a '.' is added): PREFIX.duoserve.requests.",
+        "Metrics",
+        metavar="PREFIX",
+    )
+    dogstatsd_tags: tuple[str, ...] = setting(
+        (),
+        "DogStatsD tags added to every StatsD metric, comma-separated or repeatable "
+        "('env:prod,service:web'); when given, labels go out as tags too instead of "
+        "inside the metric names.",
+        "Metrics",
+        metavar="TAGS",
+    )
+    statsd_interval: float = setting(
+        10.0,
+        "Seconds between StatsD flushes (between 0.1 and 3600).",
+        "Metrics",
+        unit="s",
+    )
+
     # -- proxies and TLS (network edge) ----------------------------------------------
     proxy_headers: bool = setting(
         True,
@@ -504,6 +550,16 @@ class Config:
                 continue
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{flag_name(f)} must be a non-negative number, got {value}")
+        if not 0.1 <= self.statsd_interval <= 3600:
+            interval = self.statsd_interval
+            raise ConfigError(f"--statsd-interval must be between 0.1 and 3600 s, got {interval}")
+        if len(self.dogstatsd_tags) > 64 or any(len(t) > 200 for t in self.dogstatsd_tags):
+            raise ConfigError("--dogstatsd-tags: at most 64 tags of at most 200 characters")
+
+    @property
+    def metrics_on(self) -> bool:
+        """Whether workers record metrics (for the listener or for StatsD)."""
+        return bool(self.metrics_bind or self.statsd_host)
 
     def with_changes(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

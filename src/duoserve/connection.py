@@ -127,7 +127,12 @@ class HTTPConnection:
             ):
                 from .websocket.session import serve_websocket
 
-                await serve_websocket(self.stream, codec, event, info, ctx)
+                if ctx.metrics is None:
+                    await serve_websocket(self.stream, codec, event, info, ctx)
+                else:
+                    await ctx.metrics.websocket(
+                        serve_websocket(self.stream, codec, event, info, ctx)
+                    )
                 return
             if plain:
                 # _serve() with none of its per-request features, inline: the usual request.
@@ -199,6 +204,8 @@ class HTTPConnection:
         ctx = self.ctx
         config = self.config
         if config.limit_concurrency and ctx.in_flight >= config.limit_concurrency:
+            if ctx.metrics is not None:
+                ctx.metrics.refused("concurrency")
             await self.send_error(503, "too many requests in progress")
             return False
         rid = None
@@ -358,3 +365,5 @@ class HTTPConnection:
     # -- logging ---------------------------------------------------------------------------------
     def log_bad_request(self, exc: ProtocolError) -> None:
         self.ctx.error_log.info("%s: %d %s", self.peer, exc.status, exc.detail)
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.protocol_error(exc.status)

@@ -16,6 +16,7 @@ from .types import ASGIApp, Headers
 
 if TYPE_CHECKING:
     from .access_log import AccessLog
+    from .metrics.recorder import Recorder
     from .proxy import TrustedProxies
     from .tls import TLSSetup
 
@@ -74,6 +75,7 @@ class ServerContext:
     tls: TLSSetup | None = None
     per_ip: dict[str, int] = field(default_factory=dict)
     access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
+    metrics: Recorder | None = field(init=False, default=None)  # --metrics-bind, --statsd-host
     # Server and Date headers for every response, per the settings: one list a second,
     # shared by every response in it (a caller that adds to it makes a copy first), kept
     # current by the server calling refresh_defaults() every second, as a plain attribute

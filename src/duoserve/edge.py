@@ -99,6 +99,8 @@ def _before_first_request(ctx: ServerContext, seconds: float) -> Iterator[None]:
 async def _refuse(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:
     """503 for one connection too many from one address, then a lingering close."""
     ctx.error_log.info("%s: too many connections from this address", _peer(info))
+    if ctx.metrics is not None:
+        ctx.metrics.refused("connections_per_ip")
     conn = HTTPConnection(stream, info, ctx)
     try:
         await conn.send_error(503, "too many connections from this address")

@@ -10,7 +10,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -32,6 +32,9 @@ from .transports import AcceptedKind, ConnectionTasks, accepted_kind, open_strea
 from .types import ASGIApp
 
 _new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
+
+if TYPE_CHECKING:
+    from .metrics.recorder import Recorder
 
 log = logging.getLogger("duoserve.error")
 
@@ -58,8 +61,10 @@ class Server:
         *,
         sockets: Sequence[BoundSocket] | None = None,
         websocket_enabled: bool = True,
+        metrics: Recorder | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics  # installed into the context: the requests are observed
         self.app = with_static(app, config)
         self.websocket_enabled = websocket_enabled and config.ws != "none"
         self.addresses: list[str] = []
@@ -76,6 +81,10 @@ class Server:
         """What the process exits with once serve() has returned: 0 when the drain was
         clean, EXIT_DRAIN_CUT when it cut connections."""
         return EXIT_DRAIN_CUT if self.cut else 0
+
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed (a gauge for the metrics)."""
+        return self._open
 
     def shutdown(self) -> None:
         """Begin a graceful stop: no new connections; in-flight requests may finish."""
@@ -107,6 +116,8 @@ class Server:
                 trusted=trusted,
                 tls=tls,
             )
+            if self.metrics is not None:
+                self.metrics.install(ctx)
             async with _unwrap_startup_error(), anyio.create_task_group() as tg:
                 lifespan = Lifespan(self.app, config.lifespan, config.timeout_lifespan, state)
                 try:

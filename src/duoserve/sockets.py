@@ -95,6 +95,11 @@ def bind_all(config: Config) -> list[BoundSocket]:
     return bound
 
 
+def bind_one(text: str, backlog: int) -> BoundSocket:
+    """Bind one address (StartupError when it cannot be bound)."""
+    return _bind(parse_bind(text), backlog)
+
+
 def close_all(sockets: Iterable[BoundSocket]) -> None:
     for bound in sockets:
         if bound.path:

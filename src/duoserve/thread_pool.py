@@ -108,6 +108,10 @@ class ThreadPool:
         self._threads = 0
         self._idle: list[_Worker] = []  # threads waiting for work, the last idle first
 
+    def stats(self) -> tuple[int, int]:
+        """(threads running a job, jobs waiting for a thread) now, for the metrics."""
+        return self._threads - len(self._idle), len(self._jobs)
+
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """func(*args) in a pool thread; meanwhile serve its call_async() calls."""
         wake: Callable[[Callable[[], None]], object]

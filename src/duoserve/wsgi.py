@@ -141,6 +141,11 @@ class WSGIAdapter:
         self._threads = ThreadPool(config.threads, "duoserve-wsgi")
         self._seen_headers: dict[tuple[tuple[str, str], ...], Headers] = {}
 
+    @property
+    def thread_pool(self) -> ThreadPool:
+        """The pool its requests run in (the metrics read its busy and queued counts)."""
+        return self._threads
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return  # WSGI has no lifespan; the server runs lifespan "off" for it anyway

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from ..config import Config
 from ..errors import EXIT_DRAIN_CUT, ConfigError, StartupError
+from ..metrics.listen import bind_metrics
 from ..runner import as_asgi, resolve_app
 from ..sockets import BoundSocket, bind_all, close_all
 from ..static import describe_mounts, parse_mounts
@@ -59,7 +60,9 @@ def supervise(config: Config, app: object | None = None) -> int:
     if activated:
         config = config.with_changes(bind=activated)
     sockets = bind_all(config)
+    metrics_socket = None
     try:
+        metrics_socket = bind_metrics(config, sockets)
         refs = socket_refs(config, sockets)
         watcher = make_watcher(config, time.monotonic()) if config.reload else None
 
@@ -68,11 +71,18 @@ def supervise(config: Config, app: object | None = None) -> int:
                 bound.sock.close()  # close_all() still removes a Unix socket's path
 
         runtime = Runtime(
-            config, refs, preloaded=loaded, watcher=watcher, close_listeners=close_listeners
+            config,
+            refs,
+            preloaded=loaded,
+            watcher=watcher,
+            close_listeners=close_listeners,
+            metrics_socket=metrics_socket,
         )
         result = runtime.run()
     finally:
         close_all(sockets)
+        if metrics_socket is not None:
+            metrics_socket.close()
     if result.status == EXIT_DRAIN_CUT:
         return result.status
     if result.status:

@@ -11,6 +11,7 @@ import select
 import signal
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -22,6 +23,10 @@ from ..sockets import BoundSocket
 from .events import Command
 from .runtime import Runtime, exit_status, start_fresh
 from .worker import SocketRef, WorkerSpec
+
+if TYPE_CHECKING:
+    from ..metrics.block import Slot
+    from ..metrics.inloop import LocalMetrics
 
 log = logging.getLogger("duoserve.error")
 
@@ -36,6 +41,7 @@ class Handover:
         self.worker: tuple[int, int, str] | None = None  # pid, pipe, description
         self.command: Command | None = None
         self._busy = False
+        self._slot: Slot | None = None  # the new worker's metrics slot
 
     @property
     def signals(self) -> tuple[signal.Signals, ...]:
@@ -77,13 +83,21 @@ class Handover:
         log.info("worker (pid %d) ready; this process drains and supervises it", worker[0])
         server.shutdown()
 
-    def supervise(self) -> int:
+    def supervise(self, metrics: LocalMetrics | None = None) -> int:
+        """Supervise the new worker; `metrics`, this process's, carry on in the runtime:
+        what this process counted is kept, and the metrics listener stays the same."""
         assert self.worker is not None
         pid, pipe, description = self.worker
         runtime = Runtime(
-            self.config.with_changes(workers=1), self.refs, close_listeners=self._close_refs
+            self.config.with_changes(workers=1),
+            self.refs,
+            close_listeners=self._close_refs,
+            metrics_socket=metrics.sock if metrics is not None else None,
         )
-        runtime.adopt(pid, pipe, description)
+        if runtime.metrics is not None and metrics is not None:
+            runtime.metrics.totals.add("handed over", metrics.slot)
+            runtime.metrics.worker_exited("handed over")
+        runtime.adopt(pid, pipe, description, self._slot)
         if self.command is not None:
             runtime.request(self.command)
         try:
@@ -99,15 +113,27 @@ class Handover:
     def _boot(self) -> tuple[int, int, str] | None:
         """Start the worker and wait for its verdict (in a thread: this blocks)."""
         read, write = os.pipe()
-        spec = WorkerSpec(self.config, self.refs, channel=write, parent=os.getpid())
+        slot, slot_fd = None, -1
+        if self.config.metrics_on:
+            from ..metrics.block import create
+
+            slot, slot_fd = create()
+        spec = WorkerSpec(
+            self.config, self.refs, channel=write, parent=os.getpid(), metrics_fd=slot_fd
+        )
         try:
             pid = start_fresh(spec)
         except OSError as exc:
             os.close(read)
+            if slot is not None:
+                slot.close()
             log.error("reload failed, the old code keeps serving: %s", exc)
             return None
         finally:
             os.close(write)
+            if slot_fd >= 0:
+                os.close(slot_fd)
+        self._slot = slot
         silence = self.config.timeout_worker or math.inf
         deadline, buffer, failure = time.monotonic() + silence, b"", ""
         while True:
@@ -119,6 +145,9 @@ class Handover:
                     failure = failure or f"the new worker sent nothing for {silence:g}s"
                 status = exit_status(os.waitpid(pid, 0)[1])
                 os.close(read)
+                if self._slot is not None:
+                    self._slot.close()
+                    self._slot = None
                 log.error("reload failed, the old code keeps serving: %s", failure or status)
                 return None
             deadline = time.monotonic() + silence

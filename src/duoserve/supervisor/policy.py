@@ -45,6 +45,7 @@ class Limits:
     max_requests_jitter: int = 0
     max_memory: int = 0
     max_lifetime: float = 0.0
+    shutdown_delay: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -59,6 +60,7 @@ class Limits:
             max_requests_jitter=config.max_requests_jitter,
             max_memory=config.max_worker_memory,
             max_lifetime=config.max_worker_lifetime,
+            shutdown_delay=config.shutdown_delay,
         )
 
 
@@ -66,6 +68,18 @@ class State(enum.Enum):
     BOOTING = "booting"
     READY = "ready"
     STOPPING = "stopping"
+
+
+# Why a worker exited, as the metrics count it (duoserve_worker_exits_total{cause}).
+EXIT_CAUSES = (
+    "crash",  # died while serving
+    "boot_failure",  # exited before it was ready
+    "recycle",  # --max-requests, --max-worker-memory, --max-worker-lifetime
+    "watchdog",  # killed for a blocked event loop (--timeout-worker)
+    "reload",  # SIGHUP or --reload replaced it
+    "scale_down",  # SIGTTOU
+    "shutdown",  # the server stopped
+)
 
 
 class Phase(enum.Enum):
@@ -92,6 +106,7 @@ class _Worker:
     replaced_by: int | None = None  # the replacement booting for this one
     keep: bool = False  # its replacement failed to boot: do not recycle it again
     served: bool = False  # it became ready (so it may have had requests to cut)
+    cause: str = ""  # why it was stopped or killed (EXIT_CAUSES); "" = nobody asked
 
     @property
     def name(self) -> str:
@@ -121,6 +136,11 @@ class Supervisor:
         self._description = ""
         self._exit_status = 0
         self._exit_message = ""
+        # What the metrics report: workers started, exits by cause, reloads begun.
+        self.starts = 0
+        self.exits = dict.fromkeys(EXIT_CAUSES, 0)
+        self.reloads = 0
+        self.stop_at = math.inf  # --shutdown-delay: when the stop a SIGTERM asked for begins
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -133,13 +153,14 @@ class Supervisor:
         worker = self._new(self.generation, now)
         worker.pid, worker.state, worker.last_seen = pid, State.READY, now
         worker.served = True
+        self.starts += 1
         self._description = description
         self.phase = Phase.RUNNING
         return worker.wid
 
     def next_deadline(self) -> float:
         """When the next Tick is due (inf: only events matter)."""
-        deadlines = [math.inf]
+        deadlines = [self.stop_at if self.phase is not Phase.STOPPING else math.inf]
         for w in self.workers.values():
             if not w.killed:
                 deadlines.append(w.stop_deadline)
@@ -149,6 +170,16 @@ class Supervisor:
                     deadlines.append(w.retire_at)
         return min(deadlines)
 
+    def readiness(self) -> tuple[bool, str]:
+        """Whether traffic should come here (what /readyz says), and why not."""
+        if self.phase is Phase.STARTING and self.stop_at == math.inf:
+            return False, "starting"
+        if self.phase is not Phase.RUNNING or self.stop_at < math.inf:
+            return False, "shutting down"
+        if not any(w.state is State.READY for w in self.workers.values()):
+            return False, "no worker is ready"
+        return True, ""
+
     def handle(self, event: Event) -> list[Action]:
         if self.phase is Phase.DONE:
             return []
@@ -157,6 +188,7 @@ class Supervisor:
             if event.wid in self.workers:
                 w = self.workers[event.wid]
                 w.pid, w.started, w.last_seen = event.pid, event.now, event.now
+                self.starts += 1
             return []
         if isinstance(event, WorkerFailed):
             if event.wid in self.workers:
@@ -187,11 +219,11 @@ class Supervisor:
         self._description = self._description or event.description
         actions: list[Action] = [Log(logging.INFO, f"{w.name} ready")]
         if self.phase is Phase.STOPPING:
-            return actions + self._stop(w)
+            return actions + self._stop(w, "shutdown")
         old = self.workers.get(w.replaces) if w.replaces is not None else None
         if old is not None:
             w.replaces = old.replaced_by = None
-            actions += self._stop(old)
+            actions += self._stop(old, "recycle")
         if w.generation == self.reloading:
             fresh = [x for x in self.workers.values() if x.generation == self.reloading]
             if len(fresh) >= self.target and all(x.state is State.READY for x in fresh):
@@ -199,7 +231,7 @@ class Supervisor:
                 actions.append(Log(logging.INFO, "reload complete; stopping the old workers"))
                 for x in list(self.workers.values()):
                     if x.generation != self.generation:
-                        actions += self._stop(x)
+                        actions += self._stop(x, "reload")
         if self.phase is Phase.STARTING:
             ready = [x for x in self.workers.values() if x.state is State.READY]
             if len(ready) >= self.target:
@@ -223,6 +255,8 @@ class Supervisor:
         w = self.workers.pop(event.wid, None)
         if w is None:
             return []
+        cause = w.cause or ("boot_failure" if w.state is State.BOOTING else "crash")
+        self.exits[cause] += 1
         actions: list[Action] = []
         if self.phase is Phase.STOPPING:
             if event.code and w.served and not self._exit_status:  # cut requests, or was cut
@@ -252,7 +286,7 @@ class Supervisor:
             ]
             for x in list(self.workers.values()):
                 if x.generation == w.generation:
-                    actions += self._stop(x)
+                    actions += self._stop(x, "reload")
             return actions
         old = self.workers.get(w.replaces) if w.replaces is not None else None
         if old is not None:
@@ -266,6 +300,8 @@ class Supervisor:
     def _on_tick(self) -> list[Action]:
         actions: list[Action] = []
         now, timeout = self._now, self.limits.timeout_worker
+        if now >= self.stop_at and self.phase is not Phase.STOPPING:
+            actions += [Log(logging.INFO, "shutting down gracefully"), *self._stop_all()]
         for w in list(self.workers.values()):
             if w.killed:
                 continue
@@ -282,7 +318,7 @@ class Supervisor:
                     w.state = State.STOPPING
                     self._unlink(w)
                 message = f"{w.name} is blocked (no heartbeat for {silent}); killing it"
-                w.killed = True
+                w.killed, w.cause = True, "watchdog"
                 actions += [Log(logging.ERROR, message), Kill(w.wid)]
             elif w.state is State.READY and now >= w.retire_at:
                 actions += self._recycle(w, "reached --max-worker-lifetime")
@@ -295,12 +331,19 @@ class Supervisor:
             for w in self.workers.values():
                 if not w.killed:
                     w.killed, w.state = True, State.STOPPING
+                    w.cause = w.cause or "shutdown"
                     actions.append(Kill(w.wid))
             return actions + self._maybe_done()
         if command is Command.STOP:
+            delay = self.limits.shutdown_delay
+            if delay and self.stop_at == math.inf:
+                self.stop_at = self._now + delay
+                message = f"stopping in {delay:g}s (--shutdown-delay); not ready meanwhile"
+                return [Log(logging.INFO, message)]
             return [Log(logging.INFO, "shutting down gracefully"), *self._stop_all()]
-        if self.phase is not Phase.RUNNING:
-            return [Log(logging.WARNING, f"{command.value} ignored while {self.phase.value}")]
+        if self.phase is not Phase.RUNNING or self.stop_at < math.inf:
+            phase = "stopping" if self.stop_at < math.inf else self.phase.value
+            return [Log(logging.WARNING, f"{command.value} ignored while {phase}")]
         if command is Command.RELOAD:
             return self._reload()
         if command is Command.INCREASE:
@@ -310,7 +353,7 @@ class Supervisor:
             return [Log(logging.WARNING, "workers: already 1; not stopping the last one")]
         self.target -= 1
         active = self._active()
-        stop = self._stop(active[-1]) if len(active) > self.target else []
+        stop = self._stop(active[-1], "scale_down") if len(active) > self.target else []
         return [Log(logging.INFO, f"workers: {self.target}"), *stop]
 
     # -- helpers ----------------------------------------------------------------------------
@@ -321,8 +364,9 @@ class Supervisor:
             actions.append(Log(logging.INFO, "reload restarted"))
             for x in list(self.workers.values()):
                 if x.generation == self.reloading:
-                    actions += self._stop(x)
+                    actions += self._stop(x, "reload")
         self.reloading = max(w.generation for w in self.workers.values()) + 1
+        self.reloads += 1
         actions.append(Log(logging.INFO, f"reloading: starting {self.target} new worker(s)"))
         for _ in range(self.target):
             actions.append(Spawn(self._new(self.reloading, self._now).wid))
@@ -368,10 +412,10 @@ class Supervisor:
         self.workers[w.wid] = w
         return w
 
-    def _stop(self, w: _Worker) -> list[Action]:
+    def _stop(self, w: _Worker, cause: str) -> list[Action]:
         if w.state is State.STOPPING:
             return []
-        w.state = State.STOPPING
+        w.state, w.cause = State.STOPPING, w.cause or cause
         w.stop_deadline = self._now + self.limits.stop_timeout
         self._unlink(w)
         return [Stop(w.wid)]
@@ -389,7 +433,7 @@ class Supervisor:
         self.phase = Phase.STOPPING
         actions: list[Action] = [Stopping()] if first else []
         for w in list(self.workers.values()):
-            actions += self._stop(w)
+            actions += self._stop(w, "shutdown")
         return actions + self._maybe_done()
 
     def _maybe_done(self) -> list[Action]:

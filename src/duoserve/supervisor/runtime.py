@@ -11,6 +11,7 @@ import os
 import pickle
 import selectors
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -22,6 +23,9 @@ import duoserve
 
 from ..config import Config
 from ..loading import LoadedApp
+from ..metrics.block import Slot
+from ..metrics.supervised import SupervisorMetrics
+from ..metrics.totals import Lifecycle
 from ..runner import backend_options
 from ..tls import https_url
 from . import events, policy, systemd
@@ -65,6 +69,7 @@ class Runtime:
         preloaded: LoadedApp | None = None,
         watcher: Watcher | None = None,
         close_listeners: Callable[[], None] | None = None,
+        metrics_socket: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.sockets = tuple(sockets)
@@ -91,10 +96,35 @@ class Runtime:
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         if watcher is not None and (watch_fd := watcher.fileno()) is not None:
             self._selector.register(watch_fd, selectors.EVENT_READ)
+        self.metrics: SupervisorMetrics | None = None
+        if config.metrics_on:
+            self.metrics = SupervisorMetrics(
+                config, metrics_socket, self._selector, self.lifecycle, time.monotonic()
+            )
 
-    def adopt(self, pid: int, channel: int, description: str) -> None:
-        """Supervise a worker started before this runtime (the single-process handover)."""
+    def lifecycle(self) -> Lifecycle:
+        """The policy's view of the workers, for /healthz, /readyz and the metrics."""
+        policy = self.policy
+        ready, reason = policy.readiness()
+        alive = sum(1 for w in policy.workers.values() if w.pid and w.pid in self._wids)
+        serving = sum(1 for w in policy.workers.values() if w.state.value == "ready")
+        return Lifecycle(
+            healthy=alive > 0,
+            ready=ready,
+            reason=reason,
+            workers=alive,
+            workers_ready=serving,
+            starts=policy.starts,
+            exits=dict(policy.exits),
+            reloads=policy.reloads,
+        )
+
+    def adopt(self, pid: int, channel: int, description: str, slot: Slot | None = None) -> None:
+        """Supervise a worker started before this runtime (the single-process handover),
+        with its metrics slot if it has one."""
         wid = self.policy.adopt(pid, time.monotonic(), description)
+        if slot is not None and self.metrics is not None:
+            self.metrics.totals.add(wid, slot)
         self._track(wid, pid, channel)
         self.fresh = True
 
@@ -127,6 +157,8 @@ class Runtime:
                     os.unlink(pid_file)
             if self.watcher is not None:
                 self.watcher.close()
+            if self.metrics is not None:
+                self.metrics.close()
             for fd in [*self._pipes, self._wake_read, self._wake_write]:
                 os.close(fd)
             self._selector.close()
@@ -138,6 +170,9 @@ class Runtime:
         deadline = self.policy.next_deadline()
         if self.watcher is not None:
             deadline = min(deadline, self.watcher.deadline())
+        metrics = self.metrics
+        if metrics is not None:
+            deadline = min(deadline, metrics.deadline())
         timeout = None if deadline == float("inf") else max(0.0, deadline - now)
         for key, _ in self._selector.select(timeout):
             if key.fd == self._wake_read:
@@ -145,6 +180,8 @@ class Runtime:
                     os.read(self._wake_read, 4096)
             elif key.fd in self._pipes:
                 self._read(key.fd)
+            elif key.data is not None and metrics is not None:
+                metrics.ready(key.fd, time.monotonic())
         now = time.monotonic()
         while self._signals:
             signum = self._signals.popleft()
@@ -163,7 +200,10 @@ class Runtime:
                 self._events.append(events.SignalReceived(Command.RELOAD, now))
                 self._reload_afresh()
         self._events.append(events.Tick(now))
-        return self._execute([])
+        result = self._execute([])
+        if metrics is not None:  # after the policy heard everything (a SIGTERM: not ready)
+            metrics.tick(time.monotonic())
+        return result
 
     def _execute(self, actions: list[events.Action]) -> events.Exit | None:
         pending = deque(actions)
@@ -217,12 +257,18 @@ class Runtime:
 
     def _spawn(self, wid: int) -> None:
         read, write = os.pipe()
-        spec = WorkerSpec(self.config, self.sockets, channel=write, parent=os.getpid())
+        slot = self.metrics.new_slot(wid) if self.metrics is not None else -1
+        spec = WorkerSpec(
+            self.config, self.sockets, channel=write, parent=os.getpid(), metrics_fd=slot
+        )
         try:
             pid = start_fresh(spec) if self.fresh else os.fork()
         except OSError as exc:
             os.close(read)
             os.close(write)
+            if self.metrics is not None:
+                os.close(slot)
+                self.metrics.worker_exited(wid)
             now = time.monotonic()
             self._events.append(events.WorkerExited(wid, now, f"could not start: {exc}"))
             return
@@ -230,6 +276,8 @@ class Runtime:
             os.close(read)
             self._child(spec)
         os.close(write)
+        if slot >= 0:
+            os.close(slot)  # the worker has its own; this process keeps the mapping
         self._track(wid, pid, read)
         self._events.append(events.WorkerStarted(wid, pid, time.monotonic()))
 
@@ -248,6 +296,8 @@ class Runtime:
                 os.close(fd)
             if self.watcher is not None and (watch_fd := self.watcher.fileno()) is not None:
                 os.close(watch_fd)
+            if self.metrics is not None:
+                self.metrics.close_in_child()
             status = run_worker(spec, self.preloaded)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
@@ -304,6 +354,8 @@ class Runtime:
                     while self._read(fd):
                         pass
             code = os.waitstatus_to_exitcode(status)
+            if self.metrics is not None:
+                self.metrics.worker_exited(wid)  # it counts no more: keep what it counted
             self._events.append(events.WorkerExited(wid, now, exit_status(status), code))
 
     def _install_signals(self) -> dict[int, signal._HANDLER]:
@@ -322,6 +374,8 @@ class Runtime:
 def start_fresh(spec: WorkerSpec) -> int:
     """posix_spawn a worker interpreter; it inherits exactly the sockets and its pipe."""
     fds = [ref.fd for ref in spec.sockets if ref.fd >= 0] + [spec.channel]
+    if spec.metrics_fd >= 0:
+        fds.append(spec.metrics_fd)
     argument = base64.b64encode(pickle.dumps(spec)).decode("ascii")
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(duoserve.__file__)))
     env = dict(os.environ)

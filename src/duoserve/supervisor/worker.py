@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -23,6 +24,9 @@ from ..runner import _own_error, as_asgi, backend_options, describe, resolve_app
 from ..server import Server
 from ..sockets import BoundSocket, SocketKind
 from ..types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ..metrics.recorder import Recorder
 
 # Exit status of a worker that could not boot (the supervisor also gets the reason).
 BOOT_FAILED = 3
@@ -52,6 +56,7 @@ class WorkerSpec:
     sockets: tuple[SocketRef, ...]
     channel: int  # write end of the pipe to the supervisor
     parent: int  # the supervisor's pid; a different parent means it is gone
+    metrics_fd: int = -1  # this worker's metrics slot (metrics.block), -1 when off
 
 
 class Channel:
@@ -100,6 +105,12 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
         loaded = preloaded or resolve_app(config, None)
         app, config = as_asgi(loaded, config)
         sockets = [_open(ref, config) for ref in spec.sockets]
+        recorder = None
+        if spec.metrics_fd >= 0:
+            from ..metrics.block import attach
+            from ..metrics.recorder import make_recorder
+
+            recorder = make_recorder(attach(spec.metrics_fd), loaded.interface, app)
         status: int = anyio.run(
             _serve,
             config,
@@ -108,6 +119,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
             sockets,
             channel,
             spec.parent,
+            recorder,
             backend=config.backend,
             backend_options=backend_options(config),
         )
@@ -129,6 +141,7 @@ async def _serve(
     sockets: Sequence[BoundSocket],
     channel: Channel,
     parent: int,
+    recorder: Recorder | None,
 ) -> int:
     counter = _Counter(app) if config.max_requests else None
     server = Server(
@@ -136,10 +149,13 @@ async def _serve(
         app if counter is None else counter,
         sockets=sockets,
         websocket_enabled=loaded.interface != "wsgi",
+        metrics=recorder,
     )
     async with anyio.create_task_group() as tg:
         await tg.start(_stop_on_sigterm, server)
         tg.start_soon(_heartbeat, config, counter, server, channel, parent)
+        if recorder is not None:
+            tg.start_soon(recorder.sample, server.open_connections)
 
         async def serve_then_stop(
             *, task_status: anyio.abc.TaskStatus[list[str]] = anyio.TASK_STATUS_IGNORED

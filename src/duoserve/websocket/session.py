@@ -47,24 +47,26 @@ async def serve_websocket(
     head: RequestHead,
     info: ConnInfo,
     ctx: ServerContext,
-) -> None:
-    """Serve one upgrade request until the WebSocket (or the refusal) is over. The stream
-    is ours until we return; the caller closes it afterwards."""
+) -> int:
+    """Serve one upgrade request until the WebSocket (or the refusal) is over; returns the
+    handshake's status (101, or the refusal's; 0 when none was sent). The stream is ours
+    until we return; the caller closes it afterwards."""
     session = WebSocketSession(stream, codec, ctx)
     checked = check_request(head)
     if isinstance(checked, Denial):
         reason = checked.body.decode("utf-8", "replace").strip()
         ctx.error_log.info("WebSocket handshake refused: %s", reason)
         await session.refuse(checked)
-        return
+        return session.status
     scope = websocket_scope(head, info, ctx.config, ctx.lifespan_state, checked.subprotocols)
     if ctx.connections is None:
         await session.run(checked, scope)
-        return
+        return session.status
     # Not among the connections the graceful deadline cancels at once: the close
     # handshake it starts (bounded by ws_close_timeout) lets the app see the disconnect.
     with ctx.connections.spared():
         await session.run(checked, scope)
+    return session.status
 
 
 class WebSocketSession:
@@ -75,6 +77,7 @@ class WebSocketSession:
 
     def __init__(self, stream: anyio.abc.ByteStream, codec: H1Codec, ctx: ServerContext) -> None:
         self._stream = stream
+        self.status = 0  # the handshake's answer once sent: 101, or a refusal's status
         self._writes = writes(stream)
         self._codec = codec
         self._ctx = ctx
@@ -230,8 +233,9 @@ class WebSocketSession:
                     self._conclude(ABNORMAL, "")
             elif kind == "websocket.http.response.start":
                 self._codec.keep_alive = False
+                self.status = int(message["status"])
                 head = self._codec.send_response(
-                    int(message["status"]), response_headers(message), self._ctx.defaults
+                    self.status, response_headers(message), self._ctx.defaults
                 )
                 self._phase = Phase.RESPONSE
                 await self._locked_write(head)
@@ -297,6 +301,7 @@ class WebSocketSession:
             self._plain_in = not extensions and not early and self._hooked
             self._phase = Phase.OPEN
             self._accepted.set()
+            self.status = 101
             await self._write(data)
 
     # -- writing ------------------------------------------------------------------------------
@@ -304,6 +309,7 @@ class WebSocketSession:
         """A complete plain HTTP response (the handshake did not happen)."""
         codec = self._codec
         codec.keep_alive = False
+        self.status = status
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", b"%d" % len(body)),
