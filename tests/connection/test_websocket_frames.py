@@ -271,10 +271,10 @@ async def echo_app(scope: Any, receive: Any, send: Any) -> None:
 
 async def test_frames_split_anywhere_arrive_whole_and_in_order() -> None:
     """Plain frames (parsed in the read callback), a ping, a fragmented message and a
-    frame long enough for wsproto, sent one byte per write and then as one write: the
+    frame too long to wait for (wsproto takes it as it arrives), then plain ones again, sent one byte per write and then as one write: the
     echoes come back whole, in order, at the length-encoding boundaries too (the pong
     may come before echoes of earlier messages: the reader answers it, the app echoes)."""
-    sizes = [0, 1, 125, 126, 1000, 65535, 65536]
+    sizes = [0, 1, 125, 126, 1000, 65535, 65536, 70000, 7]
     frames = [frame(BINARY, bytes([n % 251]) * n) for n in sizes]
     frames.insert(2, frame(PING, b"between"))
     frames.insert(4, frame(TEXT, b"frag", fin=False))

@@ -14,8 +14,9 @@ from typing import NamedTuple
 TEXT = 0x81
 BINARY = 0x82
 _MASKED = 0x80
-# The fast path takes payloads with a 7- or 16-bit length; longer ones go to wsproto.
-LARGEST = 0xFFFF
+# The fast path takes payloads up to 64 KiB (waiting for such a frame to arrive whole);
+# longer ones go to wsproto as they arrive.
+LARGEST = 64 * 1024
 _SHORT = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
 
@@ -34,7 +35,7 @@ class Frame(NamedTuple):
 def frame_at(data: bytes, pos: int, max_size: int) -> Frame | None:
     """The frame starting at `pos`, once its header is complete (else None). `plain`: a
     whole text or binary frame, masked, no reserved bit, its length minimally encoded
-    in 7 or 16 bits and within `max_size`."""
+    and within `max_size`."""
     available = len(data) - pos
     if available < 2:
         return None
@@ -54,7 +55,7 @@ def frame_at(data: bytes, pos: int, max_size: int) -> Frame | None:
             return None
         length = int.from_bytes(data[pos + 2 : pos + 10], "big")
         start += 8
-        minimal = False  # beyond LARGEST either way
+        minimal = length > 0xFFFF
     if second & _MASKED:
         start += 4
         if start - pos > available:
@@ -79,7 +80,7 @@ def data_frame(first: int, payload: bytes) -> bytes:
     size = len(payload)
     if size < 126:
         return bytes((first, size)) + payload
-    if size <= LARGEST:
+    if size <= 0xFFFF:
         return _SHORT.pack(first, 126, size) + payload
     return _LONG.pack(first, 127, size) + payload
 

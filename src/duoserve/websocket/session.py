@@ -108,10 +108,12 @@ class WebSocketSession:
         # With no extension, plain frames skip wsproto (frames.py): received in the read
         # callback (`_pending` holds a frame not complete yet: a header, or at most one
         # LARGEST frame), and sent from send(). `_fragmented`: wsproto is inside a
-        # fragmented message, so every frame goes to it until the message ends.
+        # fragmented message, so every frame goes to it until the message ends. `_owed`:
+        # the bytes of a longer frame that are still to come, for wsproto as they arrive.
         self._plain_in = False
         self._plain_out = False
         self._pending = b""
+        self._owed = 0
         self._fragmented = False
         self._plain_size = min(ctx.config.ws_max_size, LARGEST)
 
@@ -424,7 +426,7 @@ class WebSocketSession:
                     if self._hooked and self._phase is Phase.OPEN and not self._eof:
                         await self._hooked_wait()
                         continue
-                    if self._pending:  # read without the hook from now on: all to wsproto
+                    if self._plain_in:  # read without the hook from now on: all to wsproto
                         self._to_wsproto()
                         continue
                     data = await self._recv()
@@ -466,7 +468,17 @@ class WebSocketSession:
             ws.receive_data(None)  # wsproto reports 1006
             self._take_events(eof=True)
         elif self._plain_in:
-            if self._pending:
+            if self._owed:
+                owed = self._owed
+                ws.receive_data(data[:owed])
+                self._owed = max(0, owed - len(data))
+                data = data[owed:]
+                if not self._take_events():
+                    self._pending = data
+                    return
+                if not data:
+                    return
+            elif self._pending:
                 data = self._pending + data
                 self._pending = b""
             self._take_frames(data)
@@ -477,8 +489,8 @@ class WebSocketSession:
     def _take_frames(self, data: bytes) -> None:
         """_on_bytes() with no extension: a plain frame (frames.py) becomes a message here;
         any other frame goes to wsproto whole, and its events are taken as _take_events()
-        takes them. A frame not complete yet waits in `_pending`, up to one of LARGEST;
-        beyond that wsproto gets the rest of the input."""
+        takes them. A frame not complete yet waits in `_pending`, up to one of LARGEST; a
+        longer one goes to wsproto as it arrives (`_owed`), and the next frame is ours."""
         ws = self._ws
         assert ws is not None
         inbox = self._inbox
@@ -489,8 +501,9 @@ class WebSocketSession:
             frame = frame_at(data, pos, plain_size)
             if frame is None or frame.end > size:
                 if frame is not None and frame.end - pos > LARGEST + 14:
-                    self._pending = data[pos:]
-                    self._to_wsproto()
+                    self._fragmented = still_fragmented(frame.first, self._fragmented)
+                    ws.receive_data(data[pos:])
+                    self._owed = frame.end - size
                     self._take_events()
                 else:
                     self._pending = data[pos:]
@@ -565,7 +578,8 @@ class WebSocketSession:
         assert ws is not None
         self._plain_in = False
         pending, self._pending = self._pending, b""
-        ws.receive_data(pending)
+        if pending:
+            ws.receive_data(pending)
 
     async def _recv(self) -> bytes:
         try:
