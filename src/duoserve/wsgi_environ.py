@@ -11,6 +11,11 @@ from .types import Environ, Scope
 
 # Request headers that become CGI variables without the HTTP_ prefix (PEP 3333).
 _UNPREFIXED = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+# The environ key of each header name seen (None: dropped), so that a name is converted
+# once, not in every request; bounded, as clients choose the names.
+_KEYS: dict[bytes, str | None] = dict(_UNPREFIXED)
+_KEYS_MAX = 1024
+_UNSEEN = "unseen"
 # Cookie values are joined with "; " (RFC 6265 §5.4), every other repeated field with ", ".
 _JOINERS = {"HTTP_COOKIE": "; "}
 
@@ -38,13 +43,11 @@ def build_environ(
         "wsgi.input_terminated": True,
     }
     for raw_name, raw_value in scope["headers"]:
-        key = _UNPREFIXED.get(raw_name)
+        key = _KEYS.get(raw_name, _UNSEEN)
+        if key is _UNSEEN:
+            key = _environ_key(raw_name)
         if key is None:
-            if b"_" in raw_name:
-                # HTTP_X_USER would be indistinguishable from X-User: a client could spoof a
-                # header a proxy sets. Such names are dropped, as nginx does by default.
-                continue
-            key = "HTTP_" + raw_name.decode("latin-1").upper().replace("-", "_")
+            continue
         value = raw_value.decode("latin-1")
         if key in environ:
             environ[key] += _JOINERS.get(key, ",") + value
@@ -61,6 +64,18 @@ def build_environ(
         environ["REMOTE_ADDR"] = str(client[0])
         environ["REMOTE_PORT"] = str(client[1])
     return environ
+
+
+def _environ_key(raw_name: bytes) -> str | None:
+    """The environ key of a header name not seen before (kept in _KEYS while it has room)."""
+    key: str | None = "HTTP_" + raw_name.decode("latin-1").upper().replace("-", "_")
+    if b"_" in raw_name:
+        # HTTP_X_USER would be indistinguishable from X-User: a client could spoof a
+        # header a proxy sets. Such names are dropped, as nginx does by default.
+        key = None
+    if len(_KEYS) < _KEYS_MAX:
+        _KEYS[raw_name] = key
+    return key
 
 
 def path_info(scope: Scope) -> str:

@@ -17,7 +17,9 @@ def _client() -> Connection:
     return Connection(ConnectionType.CLIENT)
 
 
-@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 127, 1000, 2047, 2048, LARGEST, LARGEST + 1])
+@pytest.mark.parametrize(
+    "size", [0, 1, 3, 4, 5, 125, 126, 127, 1000, 2047, 2048, LARGEST, LARGEST + 1]
+)
 def test_client_frames_read_back_as_wsproto_sent_them(size: int) -> None:
     rng = random.Random(size)
     payload = bytes(rng.randrange(256) for _ in range(size))
