@@ -14,7 +14,7 @@ from .config import Config
 from .http.framing import remember
 from .thread_pool import ThreadPool, call_async, post_last
 from .types import Environ, ExcInfo, Headers, Message, Receive, Scope, Send, WSGIApp
-from .wsgi_environ import ErrorStream, build_environ
+from .wsgi_environ import ErrorStream, build_environ, environ_keys
 from .wsgi_input import InputStream, make_pull, spool_body
 
 _STATUS = re.compile(r"([1-9][0-9]{2})(?: [^\r\n\x00]*)?")
@@ -140,6 +140,7 @@ class WSGIAdapter:
         self.errors = ErrorStream(logging.getLogger("duoserve.error"))
         self._threads = ThreadPool(config.threads, "duoserve-wsgi")
         self._seen_headers: dict[tuple[tuple[str, str], ...], Headers] = {}
+        self._environ_keys = environ_keys()
 
     @property
     def thread_pool(self) -> ThreadPool:
@@ -192,7 +193,9 @@ class WSGIAdapter:
         else:
             body = InputStream(pull)
         try:
-            environ = build_environ(scope, body, self.errors, multiprocess=self.multiprocess)
+            environ = build_environ(
+                scope, body, self.errors, multiprocess=self.multiprocess, keys=self._environ_keys
+            )
             environ["wsgi.file_wrapper"] = FileWrapper
             if "http.response.early_hint" in scope.get("extensions", ()):
                 environ["wsgi.early_hints"] = responder.early_hints

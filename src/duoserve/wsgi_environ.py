@@ -11,19 +11,33 @@ from .types import Environ, Scope
 
 # Request headers that become CGI variables without the HTTP_ prefix (PEP 3333).
 _UNPREFIXED = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
-# The environ key of each header name seen (None: dropped), so that a name is converted
-# once, not in every request; bounded, as clients choose the names.
-_KEYS: dict[bytes, str | None] = dict(_UNPREFIXED)
-_KEYS_MAX = 1024
+# An adapter remembers the environ key of each header name it has seen (None: dropped),
+# so that a name is converted once, not in every request; bounded, as clients choose them.
+KEYS_MAX = 1024
 _UNSEEN = "unseen"
+
+
+def environ_keys() -> dict[bytes, str | None]:
+    """A new map of header names to environ keys, for one adapter's build_environ()."""
+    return dict(_UNPREFIXED)
+
+
 # Cookie values are joined with "; " (RFC 6265 §5.4), every other repeated field with ", ".
 _JOINERS = {"HTTP_COOKIE": "; "}
 
 
 def build_environ(
-    scope: Scope, body: IO[bytes] | Any, errors: Any, *, multiprocess: bool
+    scope: Scope,
+    body: IO[bytes] | Any,
+    errors: Any,
+    *,
+    multiprocess: bool,
+    keys: dict[bytes, str | None] | None = None,
 ) -> Environ:
-    """The WSGI environ for one request. Strings are latin-1 "bytes as str" per PEP 3333."""
+    """The WSGI environ for one request. Strings are latin-1 "bytes as str" per PEP 3333.
+    `keys` (environ_keys()) remembers header names across requests."""
+    if keys is None:
+        keys = environ_keys()
     server = scope.get("server")
     client = scope.get("client")
     root_path: str = scope.get("root_path", "")
@@ -43,9 +57,9 @@ def build_environ(
         "wsgi.input_terminated": True,
     }
     for raw_name, raw_value in scope["headers"]:
-        key = _KEYS.get(raw_name, _UNSEEN)
+        key = keys.get(raw_name, _UNSEEN)
         if key is _UNSEEN:
-            key = _environ_key(raw_name)
+            key = _environ_key(raw_name, keys)
         if key is None:
             continue
         value = raw_value.decode("latin-1")
@@ -66,15 +80,15 @@ def build_environ(
     return environ
 
 
-def _environ_key(raw_name: bytes) -> str | None:
-    """The environ key of a header name not seen before (kept in _KEYS while it has room)."""
+def _environ_key(raw_name: bytes, keys: dict[bytes, str | None]) -> str | None:
+    """The environ key of a header name not seen before (kept in `keys` while it has room)."""
     key: str | None = "HTTP_" + raw_name.decode("latin-1").upper().replace("-", "_")
     if b"_" in raw_name:
         # HTTP_X_USER would be indistinguishable from X-User: a client could spoof a
         # header a proxy sets. Such names are dropped, as nginx does by default.
         key = None
-    if len(_KEYS) < _KEYS_MAX:
-        _KEYS[raw_name] = key
+    if len(keys) < KEYS_MAX:
+        keys[raw_name] = key
     return key
 
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from duoserve.errors import ClientDisconnected
-from tests.connection.test_websocket_session import Recorder
+from tests.connection.test_websocket_session import Recorder, echo
 from tests.connection.ws_client import (
     BINARY,
     CLOSE,
@@ -259,16 +259,6 @@ async def test_compressed_message_is_limited_after_inflating() -> None:
         assert (await app.finished())["code"] == 1009
 
 
-async def echo_app(scope: Any, receive: Any, send: Any) -> None:
-    await receive()
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        await send({"type": "websocket.send", **{k: message[k] for k in ("bytes", "text")}})
-
-
 async def test_frames_split_anywhere_arrive_whole_and_in_order() -> None:
     """Plain frames (parsed in the read callback), a ping, a fragmented message and a
     frame too long to wait for (wsproto takes it as it arrives), then plain ones again, sent one byte per write and then as one write: the
@@ -283,7 +273,7 @@ async def test_frames_split_anywhere_arrive_whole_and_in_order() -> None:
     expected: list[tuple[int, bytes]] = [(BINARY, bytes([n % 251]) * n) for n in sizes]
     expected.insert(3, (TEXT, "fragmént".encode()))
     expected.append((TEXT, "é".encode()))
-    async with ws_server(echo_app, ws_max_size=1 << 20) as srv:
+    async with ws_server(echo, ws_max_size=1 << 20) as srv:
         for one_byte_writes in (True, False):
             async with raw_client(srv) as client:
                 data = b"".join(frames)

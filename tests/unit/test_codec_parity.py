@@ -209,4 +209,5 @@ def test_corpus_outcomes_are_what_the_lists_say() -> None:
     [("h11", H11Codec), ("httptools", HttptoolsCodec), ("auto", HttptoolsCodec)],
 )
 def test_http_setting_selects_the_codec(choice: str, codec: type) -> None:
-    assert codec_factory(Config(app="test", http=choice)) is codec  # type: ignore[arg-type]
+    config = Config(app="test", http=choice)
+    assert type(codec_factory(config)(config)) is codec

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import io
 
-from duoserve import wsgi_environ
-from duoserve.wsgi_environ import build_environ
+from duoserve.wsgi_environ import KEYS_MAX, build_environ, environ_keys
 
 
 def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
@@ -25,11 +24,12 @@ def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
 
 
 def test_header_names_past_the_remembered_bound_are_still_converted() -> None:
-    names = [b"x-name-%d" % n for n in range(wsgi_environ._KEYS_MAX + 100)]
+    names = [b"x-name-%d" % n for n in range(KEYS_MAX + 100)]
+    keys = environ_keys()
     headers = [(name, b"v") for name in names] + [(b"x_user", b"mallory"), (b"x-user", b"alice")]
     for _ in range(2):  # first converted, then (as far as the bound allows) remembered
-        environ = build_environ(_scope(headers), io.BytesIO(), None, multiprocess=False)
+        environ = build_environ(_scope(headers), io.BytesIO(), None, multiprocess=False, keys=keys)
         assert all(environ[f"HTTP_X_NAME_{n}"] == "v" for n in range(len(names)))
         assert environ["HTTP_X_USER"] == "alice"
         assert environ["SERVER_PORT"] == "8000"
-    assert len(wsgi_environ._KEYS) <= wsgi_environ._KEYS_MAX
+    assert len(keys) == KEYS_MAX

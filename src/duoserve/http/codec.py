@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from importlib.util import find_spec
 from typing import Protocol
 
@@ -11,6 +12,7 @@ from ..errors import ConfigError
 from ..types import Headers
 from .events import CodecEvent
 from .framing import ResponseWriter
+from .head import HeadLimits
 
 
 class H1Codec(Protocol):
@@ -52,8 +54,12 @@ class H1Codec(Protocol):
 
 
 def codec_factory(config: Config) -> Callable[[Config], H1Codec]:
-    """The codec class the `http` setting selects, resolved once per server: 'auto' is
-    httptools when it is installed, else h11."""
+    """The codec class the `http` setting selects, resolved once per server ('auto' is
+    httptools when it is installed, else h11), with the server's head limits bound."""
+    return partial(_codec_class(config), limits=HeadLimits(config))
+
+
+def _codec_class(config: Config) -> Callable[..., H1Codec]:
     choice = config.http
     if choice == "auto":
         choice = "httptools" if find_spec("httptools") is not None else "h11"

@@ -28,9 +28,9 @@ class H11Codec(ResponseSide):
         "_max_incomplete",
     )
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, limits: HeadLimits | None = None) -> None:
         super().__init__()
-        self._limits = HeadLimits.of(config)
+        self._limits = limits or HeadLimits(config)
         self._body_limit = config.limit_request_body
         self._max_incomplete = max(config.limit_request_head, 16 * 1024)
         self._buf = bytearray()

@@ -37,31 +37,17 @@ _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):
 
 
 class HeadLimits:
-    """The head limits of one server, read once from the config (`of()`: once per config,
-    not once per connection's codec)."""
+    """The head limits of one server, read once from the config (codec_factory() makes
+    them once per server and hands them to every connection's codec)."""
 
-    __slots__ = ("body", "config", "fields", "head", "line", "small_head")
+    __slots__ = ("body", "fields", "head", "line", "small_head")
 
     def __init__(self, config: Config) -> None:
-        self.config = config
         self.line = config.limit_request_line
         self.head = config.limit_request_head
         self.fields = config.limit_request_fields
         self.body = config.limit_request_body
         self.small_head = min(self.line, self.head)  # a head this long is within both
-
-    @staticmethod
-    def of(config: Config) -> HeadLimits:
-        """The limits for `config`: those of the last config asked for, when it is the
-        same object (a server's connections all ask with the server's config)."""
-        global _last_limits
-        limits = _last_limits
-        if limits is None or limits.config is not config:
-            limits = _last_limits = HeadLimits(config)
-        return limits
-
-
-_last_limits: HeadLimits | None = None
 
 
 def find_head(buf: bytearray, eof: bool, limits: HeadLimits) -> int | Signal:

@@ -70,10 +70,10 @@ class HttptoolsCodec(ResponseSide):
         "_target",
     )
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, limits: HeadLimits | None = None) -> None:
         super().__init__()
         self._config = config
-        self._limits = limits = HeadLimits.of(config)
+        self._limits = limits = limits or HeadLimits(config)
         self._small_head = limits.small_head
         self._fallback: H11Codec | None = None  # set while h11 parses the current request
         self._buf = bytearray()

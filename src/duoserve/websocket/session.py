@@ -254,31 +254,23 @@ class WebSocketSession:
         elif phase is Phase.OPEN:
             if kind == "websocket.send":
                 lock = self._lock
-                if self._plain_out and lock.try_acquire():
-                    # Uncontended with no extension, the usual case: framed here (frames.py).
-                    try:
-                        frame = self._plain_frame(message)
-                        if frame is None:
-                            raise ClientDisconnected("the WebSocket is closing")
-                        if self._push(frame):
-                            await self._drain()
-                    finally:
-                        lock.release()
-                    return
-                event = data_event(message)
                 if lock.try_acquire():
                     # Uncontended, the usual case: frame and hand over in this coroutine,
                     # awaiting only a slow client (what _send_event does, without the
-                    # coroutines of the lock and the write).
+                    # coroutines of the lock and the write); with no extension, framed
+                    # without a wsproto event (frames.py).
                     try:
-                        frame = self._frame(event)
+                        if self._plain_out:
+                            frame = self._plain_frame(message)
+                        else:
+                            frame = self._frame(data_event(message))
                         if frame is None:
                             raise ClientDisconnected("the WebSocket is closing")
                         if self._push(frame):
                             await self._drain()
                     finally:
                         lock.release()
-                elif not await self._send_event(event):
+                elif not await self._send_event(data_event(message)):
                     raise ClientDisconnected("the WebSocket is closing")
             elif kind == "websocket.close":
                 await self._start_close(close_code(message), message.get("reason") or "")
