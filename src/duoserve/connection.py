@@ -88,9 +88,12 @@ class HTTPConnection:
         ctx = self.ctx
         codec = self.codec
         trusted = ctx.trusted if self.config.proxy_headers else None
-        # Assembled once: the plain path when no per-request feature is on.
+        # Assembled once: the plain path when no per-request feature is on (the metered
+        # one when only metrics are).
         config = self.config
-        plain = not (config.limit_concurrency or config.request_id or ctx.access is not None)
+        featureless = not (config.limit_concurrency or config.request_id or ctx.access is not None)
+        plain = featureless and ctx.metrics is None
+        metered = ctx.metrics if featureless else None
         app = ctx.app
         state = ctx.lifespan_state
         next_head = self.next_head
@@ -139,6 +142,23 @@ class HTTPConnection:
                 cycle = HTTPCycle(self, event)
                 if (
                     not await cycle.run(app, http_scope(event, info, config, state))
+                    or ctx.stopping
+                    or not (
+                        cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
+                    )
+                ):
+                    return
+            elif metered:
+                # The same with metrics on: each request noted (begin, end), no other feature.
+                cycle = HTTPCycle(self, event)
+                scope = http_scope(event, info, config, state)
+                start = metered.begin()
+                try:
+                    reusable = await cycle.run(app, scope)
+                finally:
+                    metered.end(cycle, scope["method"], start)
+                if (
+                    not reusable
                     or ctx.stopping
                     or not (
                         cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
@@ -220,10 +240,14 @@ class HTTPConnection:
         start = time.perf_counter() if logging_access else 0.0
         scope = http_scope(head, info, config, ctx.lifespan_state)
         ctx.in_flight += 1
+        metrics = ctx.metrics
+        start_metrics = 0.0 if metrics is None else metrics.begin()
         try:
             reusable = await cycle.run(ctx.app, scope)
         finally:
             ctx.in_flight -= 1
+            if metrics is not None:
+                metrics.end(cycle, scope["method"], start_metrics)
         if logging_access:
             assert access is not None
             duration = time.perf_counter() - start
