@@ -123,11 +123,7 @@ class HTTPConnection:
             info = (
                 self.info if trusted is None else resolve_proxy(self.info, event.headers, trusted)
             )
-            if (
-                event.upgrade is not None
-                and event.upgrade == b"websocket"
-                and ctx.websocket_enabled
-            ):
+            if event.upgrade == b"websocket" and ctx.websocket_enabled:
                 from .websocket.session import serve_websocket
 
                 if ctx.metrics is None:

@@ -47,9 +47,6 @@ class H1Codec(Protocol):
     def trailing_data(self) -> bytes: ...
 
     @property
-    def response_started(self) -> bool: ...
-
-    @property
     def buffered(self) -> int: ...
 
 

@@ -62,10 +62,6 @@ class H11Codec(ResponseSide):
             return bytes(self._buf)
         return self._h11.trailing_data[0]
 
-    @property
-    def response_started(self) -> bool:
-        return self.writer is not None
-
     def feed(self, data: bytes) -> CodecEvent:
         """receive_data(data), then next_event()."""
         self.receive_data(data)

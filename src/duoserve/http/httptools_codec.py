@@ -117,10 +117,6 @@ class HttptoolsCodec(ResponseSide):
             return self._fallback.trailing_data
         return bytes(self._buf)
 
-    @property
-    def response_started(self) -> bool:
-        return self.writer is not None
-
     def next_event(self) -> CodecEvent:
         if self._fallback is not None:
             return self._from_fallback(self._fallback)
