@@ -87,7 +87,10 @@ class HTTPConnection:
     async def run(self) -> None:
         ctx = self.ctx
         codec = self.codec
+        # Proxy headers are read only from a trusted peer: decided once per connection.
         trusted = ctx.trusted if self.config.proxy_headers else None
+        if trusted is not None and not trusted.trusts(self.info.client):
+            trusted = None
         # Assembled once: the plain path when no per-request feature is on (the metered
         # one when only metrics are).
         config = self.config
@@ -135,9 +138,18 @@ class HTTPConnection:
                 return
             if plain:
                 # _serve() with none of its per-request features, inline: the usual request.
+                # cycle.run() inline, without its coroutine.
                 cycle = HTTPCycle(self, event)
+                try:
+                    await app(http_scope(event, info, config, state), cycle.receive, cycle.send)
+                except Exception as exc:
+                    reusable = await cycle.failed(exc)
+                else:
+                    reusable = (
+                        cycle.finished() if cycle.response_complete else await cycle.unfinished()
+                    )
                 if (
-                    not await cycle.run(app, http_scope(event, info, config, state))
+                    not reusable
                     or ctx.stopping
                     or not (
                         cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
@@ -258,7 +270,7 @@ class HTTPConnection:
         (a client that sent it just after the head; closing instead would race with the
         client reusing the connection). A client still waiting for 100 Continue, or a
         larger or slower body, gets the connection closed (with a lingering read)."""
-        if cycle.head.expect_continue and not cycle.sent_100:
+        if cycle.request.expect_continue and not cycle.sent_100:
             self.unread_input = True
             return False
         budget = _LINGER_BYTES

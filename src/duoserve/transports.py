@@ -764,7 +764,10 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
             self._end_head_wait(exc)
             return True
         if event is not _NEED_DATA:
-            self._take_head_waiter()
+            # _take_head_waiter() inline: the wait was on and its future is not done.
+            self._head_parser = None
+            self._read_waiter = None
+            self._idle_deadline = None
             waiter.set_result(event)
         elif self._head_seconds >= 0:  # the first bytes of a head: its timeout starts now
             self._arm(self._loop.time() + self._head_seconds)

@@ -28,13 +28,16 @@ MAX_TRAILER_FIELDS = 100
 MAX_EARLY_HINTS = 8
 
 
-class HTTPCycle:
+class HTTPCycle(ResponseWriter):
     """Serves one request to an ASGI app. The socket is read only from `receive()`, so an
-    app that does not read the body applies back-pressure to the client."""
+    app that does not read the body applies back-pressure to the client.
+
+    The cycle is its response's writer (the framing rules stay ResponseWriter's): one
+    object per request instead of two, and no hop to reach the framing state."""
 
     # Per-request state starts as these class defaults: a cycle is made for every request,
     # and only what differs from them is stored (no __slots__, on purpose).
-    writer: ResponseWriter | None = None
+    started = False  # http.response.start accepted: the writer's framing state is set
     _head_bytes: bytes | None = None  # held back to go out with the first body part
     _disconnect_scope: anyio.CancelScope | None = None
     body_complete = False
@@ -47,62 +50,91 @@ class HTTPCycle:
     _trailers: Headers | None = None  # collected when the app announced trailers
     _body_ended = False
     _early_hints = 0
+    # The next body event, held over: a body-less request's end is there from the start
+    # (the class default; one with a body stores None first).
+    _pending: Body | EndOfRequest | None = _END
 
     def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
         self.conn = conn
         self.codec = conn.codec
-        self.head = head
+        self.request = head
+        self.method = head.method
+        self.http_version = head.http_version
         # A request whose head promises no body is complete as it is: the codec is not
         # asked for body events (the first receive() gets the empty request message).
         self.bodyless = bodyless = not (head.chunked or head.content_length)
-        self._pending: Body | EndOfRequest | None = _END if bodyless else None
+        if not bodyless:
+            self._pending = None
 
     # -- the error policy --------------------------------------------------------------
     async def run(self, app: ASGIApp, scope: Scope) -> bool:
         """Call the app; whatever it does, leave the connection in a known state. True when
         the connection may carry another request once the rest of this one's body, if the
-        app left some unread, is skipped (HTTPConnection decides that)."""
-        conn = self.conn
+        app left some unread, is skipped (HTTPConnection decides that). The connection's
+        plain path makes the same calls itself (one coroutine less per request)."""
         try:
             await app(scope, self.receive, self.send)
-        except ClientDisconnected:
+        except Exception as exc:
+            return await self.failed(exc)
+        if self.response_complete:
+            return self.finished()
+        return await self.unfinished()
+
+    def finished(self) -> bool:
+        """run()'s verdict once the app returned with its response complete (a body error
+        leaves the peer gone: False)."""
+        if self._disconnect_scope is not None:
+            self._disconnect_scope.cancel()
+        conn = self.conn
+        return self.keep_alive and not conn.peer_gone and not conn.write_failed
+
+    async def unfinished(self) -> bool:
+        """run()'s verdict once the app returned without completing its response: logged,
+        then a 500 when nothing was sent, else the response is cut short. Always False."""
+        if self._disconnect_scope is not None:
+            self._disconnect_scope.cancel()
+        if self.body_error is not None:
+            return False  # already answered (or cut short) when the body went wrong
+        conn = self.conn
+        if not self.started:
+            conn.ctx.error_log.error("ASGI app returned without starting a response")
+            await self._fail()
+        else:
+            conn.ctx.error_log.error("ASGI app returned without completing the response")
+            conn.abort()
+        return False
+
+    async def failed(self, exc: Exception) -> bool:
+        """After the app raised `exc`: the error policy (logged once; 500 when nothing was
+        sent, else the connection is cut). Always False: the connection ends."""
+        if self._disconnect_scope is not None:
+            self._disconnect_scope.cancel()
+        conn = self.conn
+        if isinstance(exc, ClientDisconnected):
             if self.body_error is None:
                 conn.ctx.error_log.debug("client %s went away during the response", conn.peer)
             conn.abort()
-        except Exception:
-            if self.request_id is None:
-                conn.ctx.error_log.exception("Exception in ASGI application")
-            else:
-                rid = self.request_id.decode("ascii")
-                conn.ctx.error_log.exception(
-                    "Exception in ASGI application (request id %s)",
-                    rid,
-                    extra={"request_id": rid},
-                )
-            await self._fail()
+            return False
+        if self.request_id is None:
+            conn.ctx.error_log.error("Exception in ASGI application", exc_info=exc)
         else:
-            if self.body_error is not None:
-                pass  # already answered (or cut short) when the body went wrong
-            elif self.writer is None:
-                conn.ctx.error_log.error("ASGI app returned without starting a response")
-                await self._fail()
-            elif not self.response_complete:
-                conn.ctx.error_log.error("ASGI app returned without completing the response")
-                conn.abort()
-            else:
-                return self.writer.keep_alive and not conn.peer_gone and not conn.write_failed
-        finally:
-            if self._disconnect_scope is not None:
-                self._disconnect_scope.cancel()
+            rid = self.request_id.decode("ascii")
+            conn.ctx.error_log.error(
+                "Exception in ASGI application (request id %s)",
+                rid,
+                exc_info=exc,
+                extra={"request_id": rid},
+            )
+        await self._fail()
         return False
 
     async def _fail(self) -> None:
         """500 when nothing was written yet (or the status a body error asked for); else
         the response is cut short by closing the connection."""
-        if self.writer is None or self._head_bytes is not None:
+        if not self.started or self._head_bytes is not None:
             status = 500
             self.status = status
-            self.writer = None
+            self.started = False
             self._head_bytes = None
             extra = [] if self.request_id is None else [(_REQUEST_ID, self.request_id)]
             await self.conn.send_error(status, headers=extra)
@@ -116,7 +148,7 @@ class HTTPCycle:
             return dict(_DISCONNECT)
         if self.body_complete:
             return await self._wait_disconnect()
-        if self.head.expect_continue and not self.sent_100 and self.writer is None:
+        if self.request.expect_continue and not self.sent_100 and not self.started:
             self.sent_100 = True
             await self.conn.write(self.codec.send_informational(100, []))
         # The next body message; a body already received is handed over without a read
@@ -154,8 +186,8 @@ class HTTPCycle:
         conn = self.conn
         conn.peer_gone = True
         conn.log_bad_request(exc)
-        if self.writer is None or self._head_bytes is not None:
-            self.writer = None
+        if not self.started or self._head_bytes is not None:
+            self.started = False
             self._head_bytes = None
             self.status = exc.status
             self.response_complete = True
@@ -205,21 +237,20 @@ class HTTPCycle:
         kind = message["type"]
         if kind == "http.response.body":
             # _send_body() inline: the body of every response passes here.
-            writer = self.writer
-            if writer is None or self.response_complete or self._body_ended:
+            if not self.started or self.response_complete or self._body_ended:
                 self._refuse_body()
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = _as_bytes(body)
             self.body_bytes += len(body)
             if message.get("more_body", False):
-                data = writer.body(body)
+                data = self.body(body)
                 more_body = True
             elif self._trailers is None:
-                data = writer.last(body)
+                data = self.last(body)
                 more_body = False
             else:
-                data = writer.body(body)
+                data = self.body(body)
                 self._body_ended = True  # the end goes out with the trailers
                 more_body = True
             head = self._head_bytes
@@ -250,37 +281,28 @@ class HTTPCycle:
     def _start(self, message: Message) -> None:
         if self.body_error is not None:
             raise ClientDisconnected("the request body was rejected; the client is answered")
-        if self.writer is not None:
+        if self.started:
             raise RuntimeError("http.response.start sent twice")
         status = message["status"]
         headers: Headers = message.get("headers", [])
         if type(status) is not int and (not isinstance(status, int) or isinstance(status, bool)):
             raise ResponseError(f"response status must be an int, got {status!r}")
-        request = self.head
-        writer = ResponseWriter(request.method, request.http_version, self.codec.keep_alive)
         ctx = self.conn.ctx
-        if ctx.stopping:
-            writer.keep_alive = False  # tell the client this connection ends here
+        # What the request allows; during a shutdown the client is told this is the last.
+        self.keep_alive = self.codec.keep_alive and not ctx.stopping
         defaults = ctx.defaults
-        rid = self.request_id
         try:
-            if rid is None and "trailers" not in message:
-                head = writer.cached_head(status, headers, defaults, ctx.header_cache)
+            if self.request_id is None and "trailers" not in message:
+                head = self.cached_head(status, headers, defaults, ctx.header_cache)
             else:
-                head = self._uncommon_head(writer, message, status, headers, defaults)
+                head = self._uncommon_head(message, status, headers, defaults)
         except (TypeError, ValueError, AttributeError):
             raise ResponseError(f"response headers must be byte pairs: {headers!r}") from None
-        self.writer = writer
-        self.status = status
+        self.started = True
         self._head_bytes = head
 
     def _uncommon_head(
-        self,
-        writer: ResponseWriter,
-        message: Message,
-        status: int,
-        headers: Headers,
-        defaults: Headers,
+        self, message: Message, status: int, headers: Headers, defaults: Headers
     ) -> bytes:
         """The head of a response with a request id or with trailers announced."""
         rid = self.request_id
@@ -291,7 +313,7 @@ class HTTPCycle:
         if message.get("trailers", False):
             self._trailers = []
             takes_trailers = self._client_takes_trailers()
-        return writer.head(
+        return self.head(
             status,
             headers,
             defaults,
@@ -306,7 +328,7 @@ class HTTPCycle:
 
     def _refuse_body(self) -> NoReturn:
         """A body part that cannot be sent: before the start or after the end (raises)."""
-        if self.writer is None:
+        if not self.started:
             raise RuntimeError("http.response.body sent before http.response.start")
         if self.conn.write_failed:
             raise ClientDisconnected("the client has disconnected")
@@ -314,7 +336,7 @@ class HTTPCycle:
 
     async def _send_path(self, path: str | os.PathLike[str]) -> None:
         """http.response.pathsend: the whole file, then the end of the response."""
-        if self.writer is None:
+        if not self.started:
             raise RuntimeError("http.response.pathsend sent before http.response.start")
         async with await anyio.open_file(path, "rb") as file:
             await self._stream_file(file.wrapped, None, None)
@@ -323,7 +345,7 @@ class HTTPCycle:
     async def _send_file(self, message: Message) -> None:
         """http.response.zerocopysend: `count` bytes (default: to the end) of an open file
         from `offset` (default: its current position)."""
-        if self.writer is None:
+        if not self.started:
             raise RuntimeError("http.response.zerocopysend sent before http.response.start")
         await self._stream_file(message["file"], message.get("offset"), message.get("count"))
         if not message.get("more_body", False):
@@ -333,15 +355,13 @@ class HTTPCycle:
         """Send file bytes: by sendfile where the transport allows it (plain sockets on
         asyncio), else read off the event loop in bounded chunks, each written before the
         next is read. A body that is dropped anyway (HEAD, 304) is not read at all."""
-        writer = self.writer
-        assert writer is not None
-        if writer.framing is Framing.NONE:
+        if self.framing is Framing.NONE:
             return
         if can_sendfile(self.conn.stream):
             span = await anyio.to_thread.run_sync(_file_span, file, offset, count)
             if span is not None:
                 start, length = span
-                before, after = writer.raw_span(length)
+                before, after = self.raw_span(length)
                 head = self._head_bytes
                 if head is not None:
                     self._head_bytes = None
@@ -370,17 +390,16 @@ class HTTPCycle:
     # -- extensions: trailers and early hints -----------------------------------------------
     def _client_takes_trailers(self) -> bool:
         """RFC 9110 §10.1.4: trailers only to a client that sent `TE: trailers`."""
-        for name, value in self.head.headers:
+        for name, value in self.request.headers:
             if name == b"te" and b"trailers" in value.lower():
-                return self.head.http_version == "1.1"
+                return self.http_version == "1.1"
         return False
 
     async def _send_trailers(self, message: Message) -> None:
         """http.response.trailers: collected until `more_trailers` is false, then sent as
         the chunked body's trailer section (or dropped when the framing cannot carry it)."""
-        writer = self.writer
         trailers = self._trailers
-        if writer is None or trailers is None:
+        if not self.started or trailers is None:
             raise RuntimeError("http.response.trailers without 'trailers': True in the start")
         if not self._body_ended:
             raise RuntimeError("http.response.trailers sent before the body ended")
@@ -391,10 +410,10 @@ class HTTPCycle:
             raise ResponseError(f"more than {MAX_TRAILER_FIELDS} trailer fields")
         if message.get("more_trailers", False):
             return
-        if writer.framing is not Framing.CHUNKED or not self._client_takes_trailers():
+        if self.framing is not Framing.CHUNKED or not self._client_takes_trailers():
             trailers = []  # dropped: nothing to carry them, or the client did not ask
         try:
-            data = writer.end(trailers)
+            data = self.end(trailers)
         except (TypeError, AttributeError):
             raise ResponseError(f"trailers must be byte pairs: {trailers!r}") from None
         head = self._head_bytes
@@ -411,8 +430,8 @@ class HTTPCycle:
         `headers`, duoserve's addition for WSGI), before the final response. Ignored for
         HTTP/1.0 clients, once the response has started, and past MAX_EARLY_HINTS."""
         if (
-            self.writer is not None
-            or self.head.http_version != "1.1"
+            self.started
+            or self.http_version != "1.1"
             or self.conn.peer_gone
             or self._early_hints >= MAX_EARLY_HINTS
         ):

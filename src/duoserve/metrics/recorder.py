@@ -113,7 +113,7 @@ class Recorder:
         self._methods.append(method)
         self._statuses.append(cycle.status)
         self._sent.append(cycle.body_bytes)
-        self._received.append(cycle.head.content_length or 0)
+        self._received.append(cycle.request.content_length or 0)
 
     def begun(self) -> int:
         """HTTP requests begun so far (an itertools.count read by calling it, minus the
