@@ -159,12 +159,17 @@ class HTTPConnection:
             elif metered:
                 # The same with metrics on: each request noted (begin, end), no other feature.
                 cycle = HTTPCycle(self, event)
-                scope = http_scope(event, info, config, state)
                 start = metered.begin()
                 try:
-                    reusable = await cycle.run(app, scope)
+                    await app(http_scope(event, info, config, state), cycle.receive, cycle.send)
+                except Exception as exc:
+                    reusable = await cycle.failed(exc)
+                else:
+                    reusable = (
+                        cycle.finished() if cycle.response_complete else await cycle.unfinished()
+                    )
                 finally:
-                    metered.end(cycle, scope["method"], start)
+                    metered.end(cycle, event.method, start)
                 if (
                     not reusable
                     or ctx.stopping
@@ -255,7 +260,7 @@ class HTTPConnection:
         finally:
             ctx.in_flight -= 1
             if metrics is not None:
-                metrics.end(cycle, scope["method"], start_metrics)
+                metrics.end(cycle, head.method, start_metrics)
         if logging_access:
             assert access is not None
             duration = time.perf_counter() - start
