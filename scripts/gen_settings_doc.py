@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from duoserve.cli import show_default
-from duoserve.config import choices, env_name, field_type, flag_name, iter_sections, meta
+from duoserve.config.settings import choices, env_name, field_type, flag_name, iter_sections, meta
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.md"
 

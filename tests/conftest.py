@@ -15,7 +15,7 @@ import pytest
 from duoserve import Config, Server
 from duoserve.errors import StartupError
 from duoserve.types import ASGIApp
-from duoserve.wsgi import WSGIAdapter
+from duoserve.wsgi.adapter import WSGIAdapter
 
 
 @pytest.fixture(params=["asyncio", "trio"])

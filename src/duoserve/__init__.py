@@ -6,8 +6,8 @@ __version__ = "0.1.0"
 
 from typing import Any
 
-from .config import Config
-from .server import Server
+from .config.settings import Config
+from .core.server import Server
 
 
 def run(app: object, **settings: Any) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import (
+from .config.settings import (
     Config,
     choices,
     env_name,
@@ -163,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _check(config: Config) -> int:
+    from .net.sockets import describe_binds
+    from .net.tls import https_url
     from .runner import describe, resolve_app
-    from .sockets import describe_binds
-    from .tls import https_url
 
     loaded = resolve_app(config, None)
     for address in describe_binds(config):

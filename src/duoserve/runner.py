@@ -12,17 +12,17 @@ import anyio
 import anyio.abc
 
 from . import __version__
-from .config import Config
+from .app.loading import LoadedApp, detect_interface, load_app, wrap_asgi2
+from .config.settings import Config
+from .core.server import Server
+from .edge.static import StaticFiles, parse_mounts
 from .errors import AppLoadError, DuoserveError
-from .loading import LoadedApp, detect_interface, load_app, wrap_asgi2
-from .logging import configure
-from .server import Server
-from .sockets import BoundSocket, bind_all, close_all
-from .static import StaticFiles, parse_mounts
+from .net.sockets import BoundSocket, bind_all, close_all
+from .observe.logging import configure
 from .types import ASGI2App, ASGIApp
 
 if TYPE_CHECKING:
-    from .metrics.inloop import LocalMetrics
+    from .observe.metrics.inloop import LocalMetrics
     from .supervisor.handover import Handover
 
 log = logging.getLogger("duoserve.error")
@@ -44,9 +44,9 @@ def run_config(config: Config, app: object | None = None) -> int:
     metrics: LocalMetrics | None = None
     try:
         if config.metrics_on:
-            from .metrics.block import private
-            from .metrics.inloop import LocalMetrics
-            from .metrics.listen import bind_metrics
+            from .observe.metrics.block import private
+            from .observe.metrics.inloop import LocalMetrics
+            from .observe.metrics.listen import bind_metrics
 
             metrics = LocalMetrics(config, private(), bind_metrics(config, sockets))
         handover = Handover(config, sockets)
@@ -90,7 +90,7 @@ def resolve_app(config: Config, app: object | None) -> LoadedApp:
     """The app to serve; with --ws-app or --mount, a router over all of them (ASGI 3)."""
     loaded = _main_app(config, app)
     if config.ws_app or config.mount:
-        from .routing import build_router
+        from .app.routing import build_router
 
         return build_router(loaded, config)
     return loaded
@@ -120,7 +120,7 @@ def as_asgi(loaded: LoadedApp, config: Config) -> tuple[ASGIApp, Config]:
     if loaded.interface == "asgi2":
         return wrap_asgi2(cast(ASGI2App, loaded.obj)), config
     try:
-        from .wsgi import WSGIAdapter
+        from .wsgi.adapter import WSGIAdapter
     except ImportError:
         raise AppLoadError(
             f"{loaded.target} is a WSGI app, and this duoserve build cannot serve WSGI yet"
@@ -163,7 +163,7 @@ async def _serve_with_signals(
 ) -> int:
     recorder = None
     if metrics is not None:
-        from .metrics.recorder import make_recorder
+        from .observe.metrics.recorder import make_recorder
 
         recorder = make_recorder(metrics.slot, loaded.interface, app)
     server = Server(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from duoserve.config import Config, env_name, fields, flag_name, from_sources, parse_value
+from duoserve.config.settings import Config, env_name, fields, flag_name, from_sources, parse_value
 from duoserve.errors import ConfigError
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from duoserve.tls import _subject_name
+from duoserve.net.tls import _subject_name
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config import Config
+from ..config.settings import Config
 from ..errors import EXIT_DRAIN_CUT
 from .events import (
     Action,

@@ -21,13 +21,13 @@ from types import FrameType
 
 import duoserve
 
-from ..config import Config
-from ..loading import LoadedApp
-from ..metrics.block import Slot
-from ..metrics.supervised import SupervisorMetrics
-from ..metrics.totals import Lifecycle
+from ..app.loading import LoadedApp
+from ..config.settings import Config
+from ..net.tls import https_url
+from ..observe.metrics.block import Slot
+from ..observe.metrics.supervised import SupervisorMetrics
+from ..observe.metrics.totals import Lifecycle
 from ..runner import backend_options
-from ..tls import https_url
 from . import events, policy, systemd
 from .events import Command, Event
 from .reload import Watcher
@@ -393,7 +393,7 @@ def start_fresh(spec: WorkerSpec) -> int:
 
 def fresh_main(argument: str) -> int:
     """Entry point of a fresh worker interpreter."""
-    from ..logging import configure
+    from ..observe.logging import configure
 
     spec: WorkerSpec = pickle.loads(base64.b64decode(argument))
     configure(spec.config)

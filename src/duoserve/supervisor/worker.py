@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ..config import Config
+from ..app.loading import LoadedApp
+from ..config.settings import Config
+from ..core.server import Server
 from ..errors import AppLoadError, ConfigError
-from ..loading import LoadedApp
+from ..net.sockets import BoundSocket, SocketKind
 from ..runner import _own_error, as_asgi, backend_options, describe, resolve_app
-from ..server import Server
-from ..sockets import BoundSocket, SocketKind
 from ..types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from ..metrics.recorder import Recorder
+    from ..observe.metrics.recorder import Recorder
 
 # Exit status of a worker that could not boot (the supervisor also gets the reason).
 BOOT_FAILED = 3
@@ -107,8 +107,8 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
         sockets = [_open(ref, config) for ref in spec.sockets]
         recorder = None
         if spec.metrics_fd >= 0:
-            from ..metrics.block import attach
-            from ..metrics.recorder import make_recorder
+            from ..observe.metrics.block import attach
+            from ..observe.metrics.recorder import make_recorder
 
             recorder = make_recorder(attach(spec.metrics_fd), loaded.interface, app)
         status: int = anyio.run(
