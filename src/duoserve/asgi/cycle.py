@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn, Protocol
 
 import anyio
+import anyio.abc
 
+from ..config.settings import Config
 from ..errors import ClientDisconnected, ProtocolError
+from ..http1.codec import H1Codec
 from ..http1.events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from ..http1.framing import Framing, ResponseError, ResponseWriter
 from ..net.transports import can_sendfile
 from ..types import ASGIApp, Headers, Message, Scope
-
-if TYPE_CHECKING:
-    from ..core.connection import HTTPConnection
+from .context import ServerContext
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _END = EndOfRequest()
@@ -26,6 +28,31 @@ _REQUEST_ID = b"x-request-id"
 # Bounds on what one response may send besides its body.
 MAX_TRAILER_FIELDS = 100
 MAX_EARLY_HINTS = 8
+
+
+class Driver(Protocol):
+    """What the cycle needs from the connection that drives it (core.HTTPConnection): the
+    cycle sits below the connection core and never imports it."""
+
+    stream: anyio.abc.ByteStream
+    ctx: ServerContext
+    config: Config
+    codec: H1Codec
+    peer_gone: bool
+    write_failed: bool
+
+    @property
+    def peer(self) -> str: ...
+    async def recv(self) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+    def push(self, data: bytes) -> bool: ...
+    async def drain(self) -> None: ...
+    async def write_file(self, file: IO[bytes], offset: int, count: int) -> None: ...
+    async def send_error(
+        self, status: int, detail: str = "", headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None: ...
+    def abort(self) -> None: ...
+    def log_bad_request(self, exc: ProtocolError) -> None: ...
 
 
 class HTTPCycle:
@@ -48,7 +75,7 @@ class HTTPCycle:
     _body_ended = False
     _early_hints = 0
 
-    def __init__(self, conn: HTTPConnection, head: RequestHead) -> None:
+    def __init__(self, conn: Driver, head: RequestHead) -> None:
         self.conn = conn
         self.codec = conn.codec
         self.head = head
