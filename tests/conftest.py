@@ -93,7 +93,8 @@ async def running_server(
     config = Config(app="test", **settings)
     if wsgi:
         wsgi_app = cast(Any, validator(cast(Any, app)) if validate else app)
-        server = Server(config, WSGIAdapter(wsgi_app, config), websocket_enabled=False)
+        adapter = WSGIAdapter(wsgi_app, config)
+        server = Server(config, adapter, websocket_enabled=False, interface="wsgi")
     else:
         server = Server(config, app)
     try:

@@ -171,6 +171,7 @@ async def _serve_with_signals(
         app,
         sockets=sockets,
         websocket_enabled=loaded.interface != "wsgi",
+        interface="wsgi" if loaded.interface == "wsgi" else "asgi",
         metrics=recorder,
     )
     loop = "uvloop" if backend_options(config) else config.backend

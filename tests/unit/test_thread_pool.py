@@ -11,8 +11,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from duoserve.asgi.context import ABANDON_THREADS
 from duoserve.errors import ClientDisconnected
-from duoserve.wsgi.thread_pool import ABANDON_THREADS, ThreadPool, call_async, post_last
+from duoserve.wsgi.thread_pool import ThreadPool, call_async, post_last
 
 pytestmark = pytest.mark.anyio
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..config.settings import Config
 from ..http1.framing import DateClock, HeaderCache
 from ..net.transports import Cancellable, ConnectionTasks
-from ..types import ASGIApp, Headers
+from ..types import ASGIApp, Headers, InterfaceName
 
 if TYPE_CHECKING:
     from ..edge.proxy import TrustedProxies
@@ -20,27 +21,17 @@ if TYPE_CHECKING:
     from ..observe.access_log import AccessLog
     from ..observe.metrics.recorder import Recorder
 
-Scheme = Literal["http", "https"]
-
-
-class ConnInfo(NamedTuple):
-    """Where a connection comes from and arrives at. `client`/`server` are None for
-    peers without an address (Unix sockets give only the server path). `host` and
-    `root_path` are set by a trusted proxy (X-Forwarded-Host/-Prefix): the Host header and
-    root path the app sees."""
-
-    client: tuple[str, int] | None
-    server: tuple[str, int | None] | None
-    scheme: Scheme = "http"
-    tls: dict[str, Any] | None = None
-    host: bytes | None = None
-    root_path: str | None = None
-
-
 # A connection accepted just before the listener closed usually has its first request
 # already on the wire: it gets this long to start it (capped by timeout_request_head)
 # instead of being cut like an idle keep-alive connection.
 FRESH_GRACE = 1.0
+
+# Set by the server for its connection tasks at the graceful deadline (wsgi.thread_pool reads
+# it; the server never imports the WSGI layer): once the event is set, a cancelled run()
+# returns without waiting for its thread.
+ABANDON_THREADS: contextvars.ContextVar[anyio.Event | None] = contextvars.ContextVar(
+    "duoserve_abandon_threads", default=None
+)
 
 
 @dataclass(slots=True)
@@ -57,6 +48,7 @@ class ServerContext:
     app: ASGIApp
     codec_factory: Callable[[Config], Any]
     websocket_enabled: bool = True
+    interface: InterfaceName = "asgi"  # what the app is, for the access log
     lifespan_state: dict[str, Any] = field(default_factory=dict)
     shutting_down: anyio.Event = field(default_factory=anyio.Event)
     stopping: bool = False  # shutting_down.is_set(), read on every request without a call
@@ -87,7 +79,7 @@ class ServerContext:
         if self.config.access_log:
             from ..observe.access_log import AccessLog
 
-            self.access = AccessLog(self.config, self.access_log, self.app)
+            self.access = AccessLog(self.config, self.access_log, self.interface)
         self.refresh_defaults()
 
     def refresh_defaults(self) -> None:

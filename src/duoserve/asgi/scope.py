@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from ..config.settings import Config
 from ..http1.events import RequestHead
-from .context import ConnInfo
+from ..http1.head import decode_path
+from ..types import ConnInfo
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
@@ -26,16 +26,6 @@ _HTTP11_EXTENSIONS: dict[str, dict[str, Any]] = {
 _WEBSOCKET_EXTENSIONS: dict[str, dict[str, Any]] = {
     "websocket.http.response": {},
 }
-
-
-def decode_path(raw_path: bytes) -> str:
-    """Percent-decode a raw path and read it as UTF-8 (invalid bytes become U+FFFD)."""
-    if b"%" not in raw_path:
-        try:
-            return raw_path.decode("ascii")
-        except UnicodeDecodeError:
-            pass
-    return unquote_to_bytes(raw_path).decode("utf-8", "replace")
 
 
 def _common_scope(

@@ -11,8 +11,9 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ..asgi.context import FRESH_GRACE, ConnInfo, ServerContext
+from ..asgi.context import FRESH_GRACE, ServerContext
 from ..net.proxy_protocol import ProxyHeaderError, read_header
+from ..types import ConnInfo
 from .connection import HTTPConnection, handle_connection
 
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)

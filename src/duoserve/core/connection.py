@@ -11,7 +11,7 @@ from typing import IO
 import anyio
 import anyio.abc
 
-from ..asgi.context import FRESH_GRACE, ConnInfo, ServerContext
+from ..asgi.context import FRESH_GRACE, ServerContext
 from ..asgi.cycle import HTTPCycle
 from ..asgi.scope import http_scope
 from ..edge.proxy import resolve_proxy
@@ -27,6 +27,7 @@ from ..net.transports import (
     writes,
 )
 from ..observe.request_id import request_id
+from ..types import ConnInfo
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.

@@ -17,7 +17,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from ..asgi.context import FRESH_GRACE, ConnInfo, ServerContext
+from ..asgi.context import ABANDON_THREADS, FRESH_GRACE, ServerContext
 from ..asgi.lifespan import Lifespan
 from ..config.settings import Config
 from ..edge.proxy import TrustedProxies
@@ -33,8 +33,7 @@ from ..net.transports import (
     open_stream,
     wait_readable,
 )
-from ..types import ASGIApp
-from ..wsgi.thread_pool import ABANDON_THREADS
+from ..types import ASGIApp, ConnInfo, InterfaceName
 from .admit import serve_accepted
 
 _new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
@@ -67,12 +66,14 @@ class Server:
         *,
         sockets: Sequence[BoundSocket] | None = None,
         websocket_enabled: bool = True,
+        interface: InterfaceName = "asgi",
         metrics: Recorder | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics  # installed into the context: the requests are observed
         self.app = with_static(app, config)
         self.websocket_enabled = websocket_enabled and config.ws != "none"
+        self.interface: InterfaceName = interface  # "wsgi" for the WSGI adapter, in the access log
         self.addresses: list[str] = []
         self.lifespan_supported = False
         self._sockets = list(sockets) if sockets is not None else None
@@ -118,6 +119,7 @@ class Server:
                 app=self.app,
                 codec_factory=codec_factory(config),
                 websocket_enabled=self.websocket_enabled,
+                interface=self.interface,
                 lifespan_state=state,
                 trusted=trusted,
                 tls=tls,

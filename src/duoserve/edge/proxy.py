@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..asgi.context import ConnInfo, Scheme
 from ..errors import ConfigError
-from ..types import Headers
+from ..types import ConnInfo, Headers, Scheme
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HeadersFormat = Literal["x-forwarded", "forwarded"]

@@ -4,6 +4,7 @@ HTTP version, and the semantic checks that turn parsed fields into a RequestHead
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_to_bytes
 
 from ..config.settings import Config
 from ..errors import ProtocolError
@@ -190,3 +191,13 @@ def _path_of_other_form(method: bytes, target: bytes) -> bytes:
     if slash == -1 or (query_mark != -1 and query_mark < slash):
         return b"/" + (target[query_mark:] if query_mark != -1 else b"")
     return target[slash:]
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode a raw path and read it as UTF-8 (invalid bytes become U+FFFD)."""
+    if b"%" not in raw_path:
+        try:
+            return raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    return unquote_to_bytes(raw_path).decode("utf-8", "replace")

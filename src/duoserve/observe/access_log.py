@@ -8,11 +8,11 @@ import os
 import string
 from typing import Any
 
-from ..asgi.scope import decode_path
 from ..config.settings import Config
 from ..errors import ConfigError
 from ..http1.events import RequestHead
-from ..types import ASGIApp
+from ..http1.head import decode_path
+from ..types import InterfaceName
 
 FIELDS = (
     "client",
@@ -61,35 +61,19 @@ def compile_format(fmt: str) -> frozenset[str]:
     return frozenset(used)
 
 
-def app_interface(app: object) -> str:
-    """'wsgi' when the app is (or wraps, via `.app`) duoserve's WSGI adapter."""
-    from ..wsgi.adapter import WSGIAdapter
-
-    for _ in range(8):
-        if isinstance(app, WSGIAdapter):
-            return "wsgi"
-        try:
-            app = getattr(app, "app", None)
-        except Exception:
-            return "asgi"
-        if app is None:
-            break
-    return "asgi"
-
-
 class AccessLog:
     """One per server. `enabled` is checked before any work is done for a request; every
     field is computed only when the format or the log output can show it."""
 
     __slots__ = ("_all", "_format", "_logger", "_used", "interface")
 
-    def __init__(self, config: Config, logger: logging.Logger, app: ASGIApp) -> None:
+    def __init__(self, config: Config, logger: logging.Logger, interface: InterfaceName) -> None:
         self._format = config.access_log_format
         self._used = compile_format(self._format)
         # JSON lines and user formatters (dictConfig) may show any field.
         self._all = config.log_format == "json" or bool(config.log_config)
         self._logger = logger
-        self.interface = app_interface(app)
+        self.interface = interface  # decided at start-up: the log never inspects the app
 
     def enabled(self) -> bool:
         return self._logger.isEnabledFor(logging.INFO)

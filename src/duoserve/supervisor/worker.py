@@ -149,6 +149,7 @@ async def _serve(
         app if counter is None else counter,
         sockets=sockets,
         websocket_enabled=loaded.interface != "wsgi",
+        interface="wsgi" if loaded.interface == "wsgi" else "asgi",
         metrics=recorder,
     )
     async with anyio.create_task_group() as tg:

@@ -11,14 +11,14 @@ import anyio.abc
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 
-from ..asgi.context import ConnInfo, ServerContext
+from ..asgi.context import ServerContext
 from ..asgi.scope import websocket_scope
 from ..errors import ClientDisconnected
 from ..http1.codec import H1Codec
 from ..http1.events import RequestHead
 from ..net.transports import LeanStream, hooks_data, writes
 from ..net.wakeup import Wakeup
-from ..types import Headers
+from ..types import ConnInfo, Headers
 from ..types import Message as ASGIMessage
 from .frames import BINARY, LARGEST, TEXT, data_frame, frame_at, still_fragmented, unmask
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions

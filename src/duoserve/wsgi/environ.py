@@ -6,7 +6,7 @@ import logging
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
-from ..asgi.scope import decode_path
+from ..http1.head import decode_path
 from ..types import Environ, Scope
 
 # Request headers that become CGI variables without the HTTP_ prefix (PEP 3333).

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
+from ..asgi.context import ABANDON_THREADS
 from ..errors import ClientDisconnected
 from ..net.wakeup import Wakeup
 
@@ -32,12 +33,6 @@ T = TypeVar("T")
 IDLE_SECONDS = 10.0
 
 _local = threading.local()  # .job: the _Job the current pool thread runs
-
-# Set by the server for its connection tasks: once the event is set, a cancelled run()
-# returns without waiting for its thread.
-ABANDON_THREADS: contextvars.ContextVar[anyio.Event | None] = contextvars.ContextVar(
-    "duoserve_abandon_threads", default=None
-)
 
 
 class _Job(Generic[T]):

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import repeat
 from operator import floordiv
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -34,8 +34,13 @@ from .layout import (
     WEBSOCKETS_OPEN,
 )
 
-if TYPE_CHECKING:
-    from ...asgi.context import ServerContext
+
+class Observed(Protocol):
+    """Where a Recorder is installed (asgi.context.ServerContext): metrics sit below the
+    layers they observe and never import them."""
+
+    metrics: Recorder | None
+
 
 # status // 100 -> status class index; 0 (no response: the client left first) is a 4xx,
 # as nginx's 499 is.
@@ -86,7 +91,7 @@ class Recorder:
         # Requests begun: each one calls this counter; so does every read (see begun()).
         self._tick = itertools.count().__next__
         self._reads = 0
-        self._ctx: ServerContext | None = None
+        self._ctx: Observed | None = None
         base = layout.INTERFACES.index(interface if interface in layout.INTERFACES else "asgi")
         # The offset of requests_total{interface, method, 1xx} for each method.
         names = layout.METHOD_NAMES
@@ -94,7 +99,7 @@ class Recorder:
         self._other = layout.request_index(base, _OTHER_METHOD, 0)
         self.pool_stats: Callable[[], tuple[int, int]] | None = None  # WSGI threads
 
-    def install(self, ctx: ServerContext) -> None:
+    def install(self, ctx: Observed) -> None:
         """Observe `ctx`'s requests: the connection reports each HTTP request (begin(),
         end()), errors, refusals and WebSockets through ctx.metrics."""
         ctx.metrics = self
