@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import __version__
 from .config.settings import (
     Config,
     choices,
@@ -25,6 +24,7 @@ from .config.settings import (
     parse_value,
 )
 from .errors import AppLoadError, DuoserveError
+from .version import __version__
 
 PROG = "duoserve"
 
@@ -163,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _check(config: Config) -> int:
+    from .app.resolve import describe, resolve_app
     from .net.sockets import describe_binds
     from .net.tls import https_url
-    from .runner import describe, resolve_app
 
     loaded = resolve_app(config, None)
     for address in describe_binds(config):

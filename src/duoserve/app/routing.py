@@ -10,6 +10,7 @@ from ..asgi.lifespan_fanout import fan_out_lifespan
 from ..config.settings import Config
 from ..errors import AppLoadError, ConfigError
 from ..types import ASGIApp, Receive, Scope, Send
+from .interface import as_asgi
 from .loading import LoadedApp, load_app
 
 
@@ -106,8 +107,6 @@ def _interface(route: Route, config: Config, lifespan: str) -> str:
 
 def build_router(main: LoadedApp, config: Config) -> LoadedApp:
     """Load --ws-app and the mounts beside the main app; the result is served as ASGI 3."""
-    from ..runner import as_asgi  # runner imports this module lazily
-
     plain = config.with_changes(ws_app="", mount=(), lifespan="off")
 
     def route(prefix: str, loaded: LoadedApp) -> Route:

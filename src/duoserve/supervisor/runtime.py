@@ -19,15 +19,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-import duoserve
-
 from ..app.loading import LoadedApp
 from ..config.settings import Config
+from ..net.loop import backend_options
 from ..net.tls import https_url
 from ..observe.metrics.block import Slot
 from ..observe.metrics.supervised import SupervisorMetrics
 from ..observe.metrics.totals import Lifecycle
-from ..runner import backend_options
+from ..version import __version__
 from . import events, policy, systemd
 from .events import Command, Event
 from .reload import Watcher
@@ -234,7 +233,7 @@ class Runtime:
             for address in self.addresses:
                 log.info(
                     "duoserve %s serving %s on %s — %s, %s; CTRL+C to quit",
-                    duoserve.__version__,
+                    __version__,
                     action.description,
                     address,
                     loop,
@@ -377,7 +376,8 @@ def start_fresh(spec: WorkerSpec) -> int:
     if spec.metrics_fd >= 0:
         fds.append(spec.metrics_fd)
     argument = base64.b64encode(pickle.dumps(spec)).decode("ascii")
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(duoserve.__file__)))
+    # The directory holding the duoserve package (this module is duoserve/supervisor/runtime.py).
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     argv = [sys.executable, "-m", "duoserve.supervisor", argument]

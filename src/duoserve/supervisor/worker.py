@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from ..app.interface import as_asgi
 from ..app.loading import LoadedApp
+from ..app.resolve import describe, resolve_app
 from ..config.settings import Config
 from ..core.server import Server
-from ..errors import AppLoadError, ConfigError
+from ..errors import AppLoadError, ConfigError, own_error
+from ..net.loop import backend_options
 from ..net.sockets import BoundSocket, SocketKind
-from ..runner import _own_error, as_asgi, backend_options, describe, resolve_app
 from ..types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
             backend_options=backend_options(config),
         )
     except BaseException as exc:
-        own = _own_error(exc)
+        own = own_error(exc)
         if own is None:
             raise
         if isinstance(own, AppLoadError) and own.show_traceback and own.__cause__ is not None:
