@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..config.settings import Config
-from ..http1.framing import DateClock, HeaderCache
-from ..net.transports import Cancellable, ConnectionTasks
+from ..http1.headers import DateClock, HeaderCache
+from ..net.tasks import ConnectionTasks
+from ..net.transports import Cancellable
 from ..types import ASGIApp, Headers, InterfaceName
 
 if TYPE_CHECKING:

@@ -15,8 +15,9 @@ from ..config.settings import Config
 from ..errors import ClientDisconnected, ProtocolError
 from ..http1.codec import H1Codec
 from ..http1.events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
-from ..http1.framing import Framing, ResponseError, ResponseWriter
-from ..net.transports import can_sendfile
+from ..http1.framing import ResponseWriter
+from ..http1.headers import Framing, ResponseError
+from ..net.streams import can_sendfile
 from ..types import ASGIApp, Headers, Message, Scope
 from .context import ServerContext
 

@@ -19,13 +19,7 @@ from ..errors import ClientDisconnected, ProtocolError
 from ..http1.codec import H1Codec
 from ..http1.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from ..http1.framing import error_response
-from ..net.transports import (
-    close_now,
-    head_reader,
-    receive_idle,
-    send_file,
-    writes,
-)
+from ..net.streams import close_now, head_reader, receive_idle, send_file, writes
 from ..observe.request_id import request_id
 from ..types import ConnInfo
 

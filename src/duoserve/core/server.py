@@ -24,15 +24,10 @@ from ..edge.proxy import TrustedProxies
 from ..edge.static import with_static
 from ..errors import EXIT_DRAIN_CUT, StartupError
 from ..http1.codec import codec_factory
+from ..net.accept import AcceptedKind, accepted_kind, open_stream, wait_readable
 from ..net.sockets import BoundSocket, bind_all, close_all
+from ..net.tasks import ConnectionTasks
 from ..net.tls import TLSSetup, https_url
-from ..net.transports import (
-    AcceptedKind,
-    ConnectionTasks,
-    accepted_kind,
-    open_stream,
-    wait_readable,
-)
 from ..types import ASGIApp, ConnInfo, InterfaceName
 from .admit import serve_accepted
 

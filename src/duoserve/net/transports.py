@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import socket
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import IO, Any, NamedTuple, Protocol, cast
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -25,263 +24,7 @@ WRITE_HIGH_WATER = 64 * 1024
 # Calls that completed without waiting, in a row, before one yields to the event loop: a
 # client that keeps the buffers full cannot starve other connections or dodge cancellation.
 _YIELD_EVERY = 32
-# os.sendfile slices: each is a write that must complete within timeout_io.
-_SENDFILE_SLICE = 1024 * 1024
 _NEED_DATA = Signal.NEED_DATA
-
-
-class AcceptedKind(NamedTuple):
-    """What every socket accepted from one listener shares: the class to wrap it in and
-    the (family, type, proto) to build it with."""
-
-    cls: type[socket.socket]
-    args: tuple[int, int, int]
-
-
-def accepted_kind(listener: socket.socket) -> AcceptedKind:
-    """How to wrap the sockets `listener` accepts. The class answers `family` and `type`
-    with the listener's own values: socket.socket converts them to enums through Python
-    code on every read, and the event loop reads both for every connection it takes (on
-    asyncio; trio takes only socket.socket itself)."""
-    family, kind = listener.family, listener.type
-    args = (int(family), int(kind), listener.proto)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # trio takes a socket.socket and nothing else
-        return AcceptedKind(socket.socket, args)
-    cls = type(
-        "AcceptedSocket",
-        (socket.socket,),
-        {"__slots__": (), "family": family, "type": kind, "__module__": __name__},
-    )
-    return AcceptedKind(cls, args)
-
-
-async def open_stream(
-    client: socket.socket, *, close_timeout: float, tcp: bool
-) -> anyio.abc.SocketStream:
-    """Wrap an accepted, non-blocking socket (`tcp`: not a Unix socket): the lean stream on
-    asyncio, anyio's elsewhere. The one place a transport is chosen (TLS wraps whatever
-    this returns)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio: anyio's streams are already lean there
-        if not tcp:
-            return await anyio.abc.UNIXSocketStream.from_socket(client)
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return await anyio.abc.SocketStream.from_socket(client)
-    if tcp and not _sets_nodelay(type(loop)):
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    stream = LeanStream(client, close_timeout)
-    await loop.connect_accepted_socket(lambda: stream, client)
-    return stream
-
-
-def _sets_nodelay(loop_type: type[asyncio.AbstractEventLoop]) -> bool:
-    """Whether the loop sets TCP_NODELAY on the sockets it takes (uvloop does; asyncio's
-    own loop does not for accepted sockets): one system call less per connection."""
-    return loop_type.__module__.startswith("uvloop")
-
-
-async def wait_readable(sock: socket.socket) -> None:
-    """Wait until `sock` is readable (a listening socket: a connection is queued). On
-    asyncio a reader callback and a bare future, not anyio's version (an event, a backend
-    lookup and two more frames per wait, once per connection when they come one by one)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # trio
-        await anyio.wait_readable(sock)
-        return
-    waiter: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(sock, _wake, waiter)
-    try:
-        await waiter
-    finally:
-        loop.remove_reader(sock)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class ConnectionTasks:
-    """Where connection tasks run. On asyncio, plain tasks tracked in a set: an anyio task
-    group child also carries a cancel scope, a finished-event and a handle (about 1.5 KiB
-    per idle connection, and work at every accept). On trio, the given task group. Either
-    way `aclose()` cancels every task still running and waits for them to end; `cancel()`
-    cancels all but those inside `spared()` (WebSockets closing with their handshake)."""
-
-    __slots__ = ("_group", "_spared", "_tasks")
-
-    def __init__(self, group: anyio.abc.TaskGroup) -> None:
-        self._group = group
-        self._tasks: set[asyncio.Task[None]] | None
-        self._spared: dict[anyio.CancelScope, asyncio.Task[Any] | None] = {}
-        try:
-            asyncio.get_running_loop()
-            self._tasks = set()
-        except RuntimeError:  # trio
-            self._tasks = None
-
-    def start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
-        tasks = self._tasks
-        if tasks is None:
-            self._group.start_soon(func, *args)
-            return
-        task = asyncio.get_running_loop().create_task(func(*args))
-        tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        """Forget a finished task; log what a task group would have raised (an error that
-        escaped a connection task)."""
-        assert self._tasks is not None
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logging.getLogger("duoserve.error").error(
-                "unexpected error in a connection task", exc_info=exc
-            )
-
-    @contextlib.contextmanager
-    def spared(self) -> Iterator[None]:
-        """Run a block of the current connection task beyond `cancel()`: shielded from the
-        group's cancel scope, and on asyncio also left out of the tasks cancelled (a
-        task.cancel() goes through shields). `aclose()` still ends it."""
-        scope = anyio.CancelScope(shield=True)
-        self._spared[scope] = asyncio.current_task() if self._tasks is not None else None
-        try:
-            with scope:
-                yield
-        finally:
-            del self._spared[scope]
-
-    def cancel(self) -> None:
-        """Cancel every task except the blocks running in `spared()`. On trio that is the
-        group's cancel scope, which the caller (inside the group) must await shielded."""
-        tasks = self._tasks
-        if tasks is None:
-            self._group.cancel_scope.cancel()
-            return
-        spared = set(self._spared.values())
-        for task in tasks:
-            if task not in spared:
-                task.cancel()
-
-    async def aclose(self) -> None:
-        """Cancel the tasks still running and wait for the plain tasks to end (the group's
-        own children are awaited by the group). Call it shielded, with a deadline."""
-        for scope in list(self._spared):
-            scope.cancel()
-        self._group.cancel_scope.cancel()
-        tasks = self._tasks
-        if tasks:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(set(tasks))
-
-
-def close_now(stream: anyio.abc.ByteStream) -> bool:
-    """Close the lean stream at once, without awaiting (so without a shielded cancel scope,
-    once per connection): its buffered response bytes still go out, bounded as aclose()
-    bounds them. False for other streams, which must be closed with aclose()."""
-    if type(stream) is not LeanStream:
-        return False
-    if not stream._closed:
-        stream._close()
-    return True
-
-
-async def send_within(stream: anyio.abc.ByteStream, data: bytes, seconds: float) -> None:
-    """stream.send(data), raising TimeoutError when the client takes longer than `seconds`
-    to accept it. On the lean stream the timeout scope is only set up when it must wait."""
-    if type(stream) is LeanStream:
-        await stream.send_within(data, seconds)
-        return
-    with anyio.fail_after(seconds):
-        await stream.send(data)
-
-
-class Writes(Protocol):
-    """How one connection writes: `push(data)` hands the bytes over without waiting and
-    says whether `drain(seconds)` must then be awaited (the client is slow to take them,
-    it is time to yield, or the stream can only send by awaiting)."""
-
-    def push(self, data: bytes) -> bool: ...
-
-    def drain(self, seconds: float) -> Awaitable[None]: ...
-
-
-def writes(stream: anyio.abc.ByteStream) -> Writes:
-    """The push/drain pair for this stream, resolved once per connection: the lean
-    stream's own (a response that fits the transport's buffer is written without a
-    coroutine), a holder that sends on drain for the others."""
-    if type(stream) is LeanStream:
-        return stream
-    return _SendOnDrain(stream)
-
-
-class _SendOnDrain:
-    """push/drain over a stream that can only send by awaiting: push keeps the bytes,
-    drain sends them within the time given."""
-
-    __slots__ = ("_pending", "_stream")
-
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        self._stream = stream
-        self._pending = b""
-
-    def push(self, data: bytes) -> bool:
-        self._pending = data
-        return True
-
-    async def drain(self, seconds: float) -> None:
-        data = self._pending
-        self._pending = b""
-        await send_within(self._stream, data, seconds)
-
-
-def hooks_data(stream: anyio.abc.ByteStream) -> bool:
-    """Whether the stream takes a data hook (set_data_hook): the lean stream only."""
-    return type(stream) is LeanStream
-
-
-def head_reader(
-    stream: anyio.abc.ByteStream,
-) -> Callable[[HeadParser, float, float, set[Cancellable]], Awaitable[Any]] | None:
-    """The lean stream's next_head() (request heads parsed in data_received), or None
-    for streams that are read with receive()."""
-    return stream.next_head if type(stream) is LeanStream else None
-
-
-def can_sendfile(stream: anyio.abc.ByteStream) -> bool:
-    """Whether send_file() can use os.sendfile here: the lean stream on asyncio's own loop
-    (uvloop has no loop.sendfile; TLS streams wrap another stream and need the bytes)."""
-    return (
-        type(stream) is LeanStream
-        and isinstance(stream._loop, asyncio.BaseEventLoop)
-        and not (stream._lost or stream._closed)
-    )
-
-
-async def send_file(
-    stream: anyio.abc.ByteStream, file: IO[bytes], offset: int, count: int, seconds: float
-) -> None:
-    """Send `count` bytes of a regular file from `offset` with os.sendfile (the kernel
-    copies; no bytes pass through Python), leaving the file positioned after them. Each
-    slice must go out within `seconds`, like any write (TimeoutError otherwise)."""
-    assert type(stream) is LeanStream
-    sent = 0
-    while sent < count:
-        size = min(_SENDFILE_SLICE, count - sent)
-        transport = stream._transport
-        if stream._lost or transport is None or transport.is_closing():
-            raise anyio.BrokenResourceError from stream._error
-        with anyio.fail_after(seconds):
-            done = await stream._loop.sendfile(transport, file, offset + sent, size)
-        if not done:
-            raise anyio.BrokenResourceError("the file ended before the bytes promised")
-        sent += done
 
 
 class Cancellable(Protocol):
@@ -295,44 +38,6 @@ class HeadParser(Protocol):
     on bad input, and says NEED_DATA until a head or the end of the input is complete)."""
 
     def feed(self, data: bytes) -> Any: ...  # bytes in (b"": the end), the next event out
-
-
-def receive_idle(
-    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
-) -> Awaitable[bytes | None]:
-    """stream.receive(max_bytes), or None when `seconds` pass first or the wait, which
-    sits in `waiting` meanwhile, is cancelled. For streams read with receive(); the lean
-    stream waits for heads with next_head() instead."""
-    return _receive_in_scope(stream, max_bytes, seconds, waiting)
-
-
-async def _receive_in_scope(
-    stream: anyio.abc.ByteStream, max_bytes: int, seconds: float, waiting: set[Cancellable]
-) -> bytes | None:
-    with anyio.move_on_after(seconds) as scope:
-        waiting.add(scope)
-        try:
-            return await stream.receive(max_bytes)
-        finally:
-            waiting.discard(scope)
-    return None
-
-
-class _IdleWait:
-    """Where shutdown finds a lean connection: it sits in the set of waits the connection
-    last waited in (ctx.fresh for its first request, then ctx.idle), from then until it
-    closes, and `cancel()` ends the head wait only while one is on and nothing of a head
-    has arrived (a begun head is finished, within its own timeout)."""
-
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: LeanStream) -> None:
-        self.stream = stream
-
-    def cancel(self) -> None:
-        stream = self.stream
-        if stream._head_parser is not None and stream._head_seconds >= 0:
-            stream._end_head_wait(Signal.CLOSED)
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
@@ -776,3 +481,20 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol):
         if self._unyielded >= _YIELD_EVERY:
             self._unyielded = 0
             await checkpoint()
+
+
+class _IdleWait:
+    """Where shutdown finds a lean connection: it sits in the set of waits the connection
+    last waited in (ctx.fresh for its first request, then ctx.idle), from then until it
+    closes, and `cancel()` ends the head wait only while one is on and nothing of a head
+    has arrived (a begun head is finished, within its own timeout)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: LeanStream) -> None:
+        self.stream = stream
+
+    def cancel(self) -> None:
+        stream = self.stream
+        if stream._head_parser is not None and stream._head_seconds >= 0:
+            stream._end_head_wait(Signal.CLOSED)

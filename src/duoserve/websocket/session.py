@@ -16,7 +16,8 @@ from ..asgi.scope import websocket_scope
 from ..errors import ClientDisconnected
 from ..http1.codec import H1Codec
 from ..http1.events import RequestHead
-from ..net.transports import LeanStream, hooks_data, writes
+from ..net.streams import hooks_data, writes
+from ..net.transports import LeanStream
 from ..net.wakeup import Wakeup
 from ..types import ConnInfo, Headers
 from ..types import Message as ASGIMessage

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ..config.settings import Config
-from ..http1.framing import remember
+from ..http1.headers import remember
 from ..types import Environ, ExcInfo, Headers, Message, Receive, Scope, Send, WSGIApp
 from .environ import ErrorStream, build_environ, environ_keys
 from .input import InputStream, make_pull, spool_body
