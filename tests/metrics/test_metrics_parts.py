@@ -13,7 +13,8 @@ from duoserve.observe.metrics.exposition import render
 from duoserve.observe.metrics.statsd import MAX_DATAGRAM, StatsdFormat, StatsdState, datagrams
 from duoserve.observe.metrics.totals import Lifecycle, Snapshot, Totals
 from duoserve.supervisor.events import Command, Event, Heartbeat, SignalReceived, Stop, Tick
-from duoserve.supervisor.policy import Limits, Supervisor
+from duoserve.supervisor.policy import Supervisor
+from duoserve.supervisor.workers import Limits
 from tests.metrics.scrape import parse, total
 from tests.supervisor.test_policy import BOOTED, exited, ready, signal, started
 

@@ -21,7 +21,8 @@ from ..core.server import Server
 from ..errors import EXIT_DRAIN_CUT, StartupError
 from ..net.sockets import BoundSocket
 from .events import Command
-from .runtime import Runtime, exit_status, start_fresh
+from .fresh import start_fresh
+from .runtime import Runtime, exit_status
 from .worker import SocketRef, WorkerSpec
 
 if TYPE_CHECKING:
