@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import importlib
 import inspect
-import math
 import os
 import sys
 import types
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
 
 from ..config.settings import Interface
 from ..errors import AppLoadError
-from ..types import ASGI2App, ASGIApp, Receive, Scope, Send
-
-AppInterface = Literal["asgi3", "asgi2", "wsgi"]
+from .detect import (
+    INTERFACE_HINT,
+    WSGI_FIRST,
+    AppInterface,
+    Undecided,
+    classify,
+    kind,
+    signature_shape,
+)
 
 _DESCRIPTIONS: dict[AppInterface, str] = {"asgi3": "ASGI 3", "asgi2": "ASGI 2", "wsgi": "WSGI"}
 _CONVENTIONAL_NAMES = ("app", "application", "api", "asgi", "wsgi", "asgi_app", "wsgi_app")
-_WSGI_FIRST = frozenset({"environ", "env", "environment", "e"})
-_INTERFACE_HINT = "pass --interface asgi3, asgi2 or wsgi to say which"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,38 +67,9 @@ def load_app(
     if interface != "auto":
         return LoadedApp(target, obj, interface)
     try:
-        return LoadedApp(target, obj, _classify(obj))
-    except _Undecided as exc:
-        raise AppLoadError(f'"{target}": {exc}; {_INTERFACE_HINT}') from None
-
-
-def detect_interface(obj: object) -> AppInterface:
-    """Decide ASGI 3, ASGI 2 or WSGI from the object's call signature alone (never calls it)."""
-    try:
-        return _classify(obj)
-    except _Undecided as exc:
-        raise AppLoadError(f"{_describe(obj)}: {exc}; {_INTERFACE_HINT}") from None
-
-
-class _ASGI2Adapter:
-    """Presents an ASGI 2 app (scope → instance(receive, send)) as a single ASGI 3 callable."""
-
-    __slots__ = ("app",)
-
-    def __init__(self, app: ASGI2App) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        instance = self.app(scope)
-        await instance(receive, send)
-
-    def __repr__(self) -> str:
-        return f"wrap_asgi2({self.app!r})"
-
-
-def wrap_asgi2(app: ASGI2App) -> ASGIApp:
-    """Adapt an ASGI 2 app so the rest of the server only ever calls ASGI 3."""
-    return _ASGI2Adapter(app)
+        return LoadedApp(target, obj, classify(obj))
+    except Undecided as exc:
+        raise AppLoadError(f'"{target}": {exc}; {INTERFACE_HINT}') from None
 
 
 # -- target parsing and import ------------------------------------------------------------
@@ -178,7 +149,7 @@ def _resolve_attributes(module: types.ModuleType, attrs: list[str], target: str)
                 raise AppLoadError(_missing_in_module(module, name)) from None
             owner = ".".join(attrs[:depth])
             raise AppLoadError(
-                f'"{target}": "{owner}" has no attribute "{name}" (it is {_kind(obj)})'
+                f'"{target}": "{owner}" has no attribute "{name}" (it is {kind(obj)})'
             ) from None
         except Exception as exc:
             raise AppLoadError(
@@ -211,8 +182,8 @@ def _app_like_names(module: types.ModuleType) -> dict[str, str]:
             found[name] = f"{name} (with --factory)"
             continue
         try:
-            _classify(value)
-        except _Undecided:
+            classify(value)
+        except Undecided:
             if name in _CONVENTIONAL_NAMES:
                 found[name] = name
             continue
@@ -226,7 +197,7 @@ def _app_like_names(module: types.ModuleType) -> dict[str, str]:
 def _call_factory(obj: object, target: str) -> object:
     if not callable(obj):
         raise AppLoadError(
-            f'"{target}" is {_kind(obj)}, not a callable, so --factory cannot call it'
+            f'"{target}" is {kind(obj)}, not a callable, so --factory cannot call it'
         )
     try:
         inspect.signature(obj).bind()
@@ -251,7 +222,7 @@ def _call_factory(obj: object, target: str) -> object:
         )
     if not callable(app):
         raise AppLoadError(
-            f'the factory "{target}" returned {_kind(app)}, not an app; '
+            f'the factory "{target}" returned {kind(app)}, not an app; '
             "it should return the ASGI or WSGI application"
         )
     return app
@@ -262,10 +233,10 @@ def _looks_like_factory(obj: object) -> bool:
     unless its optional parameters are named like an app's."""
     if not inspect.isfunction(obj) or inspect.iscoroutinefunction(obj):
         return False
-    shape = _signature_shape(obj)
+    shape = signature_shape(obj)
     if shape is None or shape.required or shape.kw_required:
         return False
-    return not shape.names or shape.names[0] not in {"scope", *_WSGI_FIRST}
+    return not shape.names or shape.names[0] not in {"scope", *WSGI_FIRST}
 
 
 def _not_callable_message(obj: object, target: str) -> str:
@@ -274,7 +245,7 @@ def _not_callable_message(obj: object, target: str) -> str:
             f'"{target}" is a module, not an app; name the app inside it, e.g. "{obj.__name__}:app"'
         )
     return (
-        f'"{target}" is {_kind(obj)}, which is not callable; '
+        f'"{target}" is {kind(obj)}, which is not callable; '
         "point it at the ASGI or WSGI application object"
     )
 
@@ -282,135 +253,7 @@ def _not_callable_message(obj: object, target: str) -> str:
 # -- interface detection ------------------------------------------------------------------
 
 
-class _Undecided(Exception):
-    """Why an object's shape matches no interface (worded to follow "<object>: ")."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    names: tuple[str, ...]  # positional parameter names, in order
-    required: int  # required positional parameters
-    maximum: float  # positional parameters accepted (inf with *args)
-    kw_required: bool  # a keyword-only parameter without default makes any call fail
-
-    def accepts(self, count: int) -> bool:
-        return not self.kw_required and self.required <= count <= self.maximum
-
-
-def _signature_shape(obj: object) -> _Shape | None:
-    try:
-        signature = inspect.signature(cast(Callable[..., object], obj))
-    except (TypeError, ValueError):
-        return None
-    names: list[str] = []
-    required = 0
-    maximum: float = 0
-    kw_required = False
-    for param in signature.parameters.values():
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            names.append(param.name)
-            maximum += 1
-            required += param.default is param.empty
-        elif param.kind is param.VAR_POSITIONAL:
-            maximum = math.inf
-        elif param.kind is param.KEYWORD_ONLY and param.default is param.empty:
-            kw_required = True
-    return _Shape(tuple(names), required, maximum, kw_required)
-
-
-def _is_async_callable(obj: object, depth: int = 0) -> bool:
-    """True for coroutine functions, partials of them, and objects whose __call__ is one."""
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    if inspect.iscoroutinefunction(obj):
-        return True
-    if depth > 3 or isinstance(obj, type) or inspect.isroutine(obj):
-        return False
-    call = getattr(obj, "__call__", None)  # noqa: B004 - we want the attribute, not callable()
-    return call is not None and _is_async_callable(call, depth + 1)
-
-
-def _classify(obj: object) -> AppInterface:
-    if not callable(obj):
-        raise _Undecided(f"it is {_kind(obj)}, which is not callable")
-    is_async = _is_async_callable(obj)
-    shape = _signature_shape(obj)
-    if shape is None:
-        if is_async:
-            return "asgi3"
-        raise _Undecided("its signature cannot be inspected")
-    if is_async:
-        if shape.accepts(3):
-            return "asgi3"
-        if shape.accepts(2):
-            raise _Undecided(
-                "it is async and takes (receive, send), like the instance an ASGI 2 app "
-                "returns; serve the callable that takes the scope instead"
-            )
-        raise _Undecided(f"it is async but {_arity(shape)}, while ASGI 3 apps take 3")
-
-    names = shape.names
-    if names[:3] == ("scope", "receive", "send") and shape.accepts(3):
-        return "asgi3"
-    if names[:1] == ("scope",) and shape.accepts(1):
-        return _check_asgi2(obj)
-    if shape.accepts(2):
-        return "wsgi"  # (environ, start_response), also *args wrappers
-    if shape.accepts(3):
-        return "asgi3"  # a plain def that returns a coroutine
-    if shape.accepts(1):
-        return _check_asgi2(obj)
-    if shape.accepts(0):
-        raise _Undecided(
-            "it takes no arguments, so it looks like an app factory; pass --factory to call it"
-        )
-    raise _Undecided(f"{_arity(shape)}; ASGI 3 apps take 3, ASGI 2 apps 1 and WSGI apps 2")
-
-
-def _check_asgi2(obj: object) -> AppInterface:
-    """A one-argument callable is ASGI 2; for a class we can also check its instances."""
-    if isinstance(obj, type) and not any("__call__" in vars(k) for k in obj.__mro__):
-        raise _Undecided(
-            "it is a class taking one argument but its instances are not callable, "
-            "so it is not an ASGI 2 app"
-        )
-    return "asgi2"
-
-
-def _arity(shape: _Shape) -> str:
-    if shape.kw_required:
-        return "it requires keyword-only arguments"
-    if shape.maximum == shape.required:
-        return f"it takes {shape.required} positional arguments"
-    return f"it takes {shape.required} to {shape.maximum:g} positional arguments"
-
-
 # -- wording ------------------------------------------------------------------------------
-
-
-def _describe(obj: object) -> str:
-    if isinstance(obj, functools.partial):
-        return f"functools.partial of {_describe(obj.func)}"
-    if isinstance(obj, type):
-        return f'class "{obj.__module__}.{obj.__qualname__}"'
-    if inspect.ismethod(obj):
-        return f'method "{obj.__qualname__}"'
-    if inspect.isroutine(obj):
-        return f'function "{getattr(obj, "__module__", "?")}.{obj.__qualname__}"'
-    cls = type(obj)
-    return f'"{cls.__module__}.{cls.__qualname__}" instance'
-
-
-def _kind(obj: object) -> str:
-    if obj is None:
-        return "None"
-    if isinstance(obj, types.ModuleType):
-        return f'module "{obj.__name__}"'
-    if isinstance(obj, type):
-        return f'class "{obj.__qualname__}"'
-    name = type(obj).__name__
-    article = "an" if name[:1].lower() in "aeiou" else "a"
-    return f"{article} {name}"
 
 
 def _one_line(exc: BaseException) -> str:

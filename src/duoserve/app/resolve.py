@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from ..config.settings import Config
 from ..errors import AppLoadError
-from .loading import LoadedApp, detect_interface, load_app
+from .detect import detect_interface
+from .loading import LoadedApp, load_app
 
 if TYPE_CHECKING:
     from ..core.server import Server
