@@ -135,7 +135,7 @@ class TLSSetup:
         return {
             "server_cert": self.server_cert,
             "client_cert_chain": chain,
-            "client_cert_name": _subject_name(obj.getpeercert()) if der else None,
+            "client_cert_name": subject_name(obj.getpeercert()) if der else None,
             "client_cert_error": None,  # a certificate that fails verification ends the handshake
             "tls_version": _TLS_VERSIONS.get(version),
             "cipher_suite": self._cipher_ids.get(cipher[0]) if cipher else None,
@@ -156,7 +156,7 @@ def _first_pem(path: str) -> str | None:
     return text[begin : end + len(marker)] + "\n"
 
 
-def _subject_name(cert: Any) -> str | None:
+def subject_name(cert: Any) -> str | None:
     """The RFC 4514 string of a verified peer certificate's subject (most specific first)."""
     if not cert or "subject" not in cert:
         return None
