@@ -1,5 +1,4 @@
-"""Type names for the ASGI and WSGI interfaces and a connection's addresses, shared by every
-layer."""
+"""Type names shared by every layer: the ASGI and WSGI interfaces, a connection's addresses."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Which app to serve (the one given, or loaded from APP; a router over several with --ws-app
-or --mount) and how the start-up line describes it."""
+"""Which app to serve (given, loaded, or a router over several) and how start-up names it."""
 
 from __future__ import annotations
 

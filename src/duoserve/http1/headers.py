@@ -1,5 +1,4 @@
-"""Response header rules: name and value checks, hop-by-hop and trailer bans, checked-block
-caches and the Date value."""
+"""Response header rules: name and value checks, banned fields, checked-block caches, Date."""
 
 from __future__ import annotations
 
