@@ -15,7 +15,7 @@ import pytest
 from duoserve import Config, Server
 from duoserve.errors import StartupError
 from duoserve.types import ASGIApp
-from duoserve.wsgi import WSGIAdapter
+from duoserve.wsgi.adapter import WSGIAdapter
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -93,7 +93,8 @@ async def running_server(
     config = Config(app="test", **settings)
     if wsgi:
         wsgi_app = cast(Any, validator(cast(Any, app)) if validate else app)
-        server = Server(config, WSGIAdapter(wsgi_app, config), websocket_enabled=False)
+        adapter = WSGIAdapter(wsgi_app, config)
+        server = Server(config, adapter, websocket_enabled=False, interface="wsgi")
     else:
         server = Server(config, app)
     try:

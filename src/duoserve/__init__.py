@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import Any
 
-from .config import Config
-from .server import Server
+from .config.settings import Config
+from .core.server import Server
+from .version import __version__
 
 
 def run(app: object, **settings: Any) -> None:

@@ -11,20 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import __version__
-from .config import (
-    Config,
-    choices,
-    env_name,
-    field_type,
-    fields,
-    flag_name,
-    from_sources,
-    iter_sections,
-    meta,
-    parse_value,
-)
+from .config.registry import choices, env_name, field_type, iter_sections, meta
+from .config.settings import Config, fields, flag_name
+from .config.sources import from_sources, parse_value
 from .errors import AppLoadError, DuoserveError
+from .version import __version__
 
 PROG = "duoserve"
 
@@ -163,9 +154,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _check(config: Config) -> int:
-    from .runner import describe, resolve_app
-    from .sockets import describe_binds
-    from .tls import https_url
+    from .app.resolve import describe, resolve_app
+    from .net.sockets import describe_binds
+    from .net.tls import https_url
 
     loaded = resolve_app(config, None)
     for address in describe_binds(config):

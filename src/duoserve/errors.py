@@ -37,6 +37,17 @@ class ClientDisconnected(OSError):
     """Raised by ASGI send() once the client has gone (the spec asks for an OSError)."""
 
 
+def own_error(exc: BaseException) -> DuoserveError | None:
+    """duoserve's own error inside the exception groups task groups wrap it in."""
+    if isinstance(exc, DuoserveError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = own_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 # Process exit status after a stop that cut requests: the graceful timeout ran out (or a
 # second SIGINT, or the supervisor's kill) with connections still open. 0 means every
 # connection finished; 1 is a startup error. Documented in docs/deployment.md.

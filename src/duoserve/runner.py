@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
-from . import __version__
-from .config import Config
-from .errors import AppLoadError, DuoserveError
-from .loading import LoadedApp, detect_interface, load_app, wrap_asgi2
-from .logging import configure
-from .server import Server
-from .sockets import BoundSocket, bind_all, close_all
-from .static import StaticFiles, parse_mounts
-from .types import ASGI2App, ASGIApp
+from .app.interface import as_asgi
+from .app.loading import LoadedApp
+from .app.resolve import describe, resolve_app
+from .config.settings import Config
+from .core.server import Server
+from .edge.static import StaticFiles
+from .errors import own_error
+from .net.loop import backend_options
+from .net.sockets import BoundSocket, bind_all, close_all
+from .observe.logging import configure
+from .types import ASGIApp
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .metrics.inloop import LocalMetrics
+    from .observe.metrics.inloop import LocalMetrics
     from .supervisor.handover import Handover
 
 log = logging.getLogger("duoserve.error")
@@ -44,9 +46,9 @@ def run_config(config: Config, app: object | None = None) -> int:
     metrics: LocalMetrics | None = None
     try:
         if config.metrics_on:
-            from .metrics.block import private
-            from .metrics.inloop import LocalMetrics
-            from .metrics.listen import bind_metrics
+            from .observe.metrics.block import private
+            from .observe.metrics.inloop import LocalMetrics
+            from .observe.metrics.listen import bind_metrics
 
             metrics = LocalMetrics(config, private(), bind_metrics(config, sockets))
         handover = Handover(config, sockets)
@@ -64,7 +66,7 @@ def run_config(config: Config, app: object | None = None) -> int:
         if handover.worker is not None:  # SIGHUP: a worker with fresh code took over
             return handover.supervise(metrics)
     except BaseException as exc:
-        own = _own_error(exc)
+        own = own_error(exc)
         if own is None:
             raise
         raise own from None
@@ -73,84 +75,6 @@ def run_config(config: Config, app: object | None = None) -> int:
         if metrics is not None and metrics.sock is not None:
             metrics.sock.close()
     return status
-
-
-def _own_error(exc: BaseException) -> DuoserveError | None:
-    """duoserve's own error inside the exception groups task groups wrap it in."""
-    if isinstance(exc, DuoserveError):
-        return exc
-    for inner in getattr(exc, "exceptions", ()):
-        found = _own_error(inner)
-        if found is not None:
-            return found
-    return None
-
-
-def resolve_app(config: Config, app: object | None) -> LoadedApp:
-    """The app to serve; with --ws-app or --mount, a router over all of them (ASGI 3)."""
-    loaded = _main_app(config, app)
-    if config.ws_app or config.mount:
-        from .routing import build_router
-
-        return build_router(loaded, config)
-    return loaded
-
-
-def _main_app(config: Config, app: object | None) -> LoadedApp:
-    if app is None:
-        if not config.app:
-            raise AppLoadError("no app given; usage: duoserve module:attribute")
-        return load_app(
-            config.app,
-            factory=config.factory,
-            interface=config.interface,
-            app_dir=config.app_dir,
-        )
-    interface = detect_interface(app) if config.interface == "auto" else config.interface
-    return LoadedApp(
-        target=config.app or getattr(app, "__name__", repr(app)), obj=app, interface=interface
-    )
-
-
-def as_asgi(loaded: LoadedApp, config: Config) -> tuple[ASGIApp, Config]:
-    """The ASGI 3 callable the core serves, and the config adjusted for the interface."""
-    parse_mounts(config)  # a bad --static fails here, before binding or forking
-    if loaded.interface == "asgi3":
-        return cast(ASGIApp, loaded.obj), config
-    if loaded.interface == "asgi2":
-        return wrap_asgi2(cast(ASGI2App, loaded.obj)), config
-    try:
-        from .wsgi import WSGIAdapter
-    except ImportError:
-        raise AppLoadError(
-            f"{loaded.target} is a WSGI app, and this duoserve build cannot serve WSGI yet"
-        ) from None
-    return WSGIAdapter(cast(Any, loaded.obj), config), config.with_changes(lifespan="off")
-
-
-def backend_options(config: Config) -> dict[str, Any]:
-    if config.backend != "asyncio":
-        return {}
-    if config.loop == "uvloop" or (
-        config.loop == "auto" and importlib.util.find_spec("uvloop") is not None
-    ):
-        return {"use_uvloop": True}
-    return {}
-
-
-def describe(loaded: LoadedApp, config: Config, server: Server | None = None) -> str:
-    if loaded.interface == "wsgi":
-        details = f"WSGI, {config.threads} threads"
-    elif config.lifespan == "off":
-        details = f"{loaded.description}, lifespan off"
-    elif server is not None and not server.lifespan_supported:
-        details = f"{loaded.description}, lifespan unsupported"
-    else:
-        details = f"{loaded.description}, lifespan on"
-    describe_routes = getattr(loaded.obj, "describe_routes", None)
-    if describe_routes is not None:  # a routing.Router: each app and its own interface
-        return str(describe_routes(config, details.partition(", ")[2]))
-    return f"{loaded.target} ({details})"
 
 
 async def _serve_with_signals(
@@ -163,7 +87,7 @@ async def _serve_with_signals(
 ) -> int:
     recorder = None
     if metrics is not None:
-        from .metrics.recorder import make_recorder
+        from .observe.metrics.recorder import make_recorder
 
         recorder = make_recorder(metrics.slot, loaded.interface, app)
     server = Server(
@@ -171,6 +95,7 @@ async def _serve_with_signals(
         app,
         sockets=sockets,
         websocket_enabled=loaded.interface != "wsgi",
+        interface="wsgi" if loaded.interface == "wsgi" else "asgi",
         metrics=recorder,
     )
     loop = "uvloop" if backend_options(config) else config.backend

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from duoserve import Config
-from duoserve.access_log import compile_format
 from duoserve.errors import ConfigError
-from duoserve.logging import JsonFormatter, load_log_config
+from duoserve.observe.access_log import compile_format
+from duoserve.observe.logging import JsonFormatter, load_log_config
 from tests.conftest import parse_response, running_server
 
 pytestmark = pytest.mark.anyio

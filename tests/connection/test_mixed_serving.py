@@ -15,10 +15,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from duoserve.config import Config
+from duoserve.app.resolve import resolve_app
+from duoserve.app.routing import parse_mount
+from duoserve.config.settings import Config
 from duoserve.errors import AppLoadError, ConfigError, StartupError
-from duoserve.routing import parse_mount
-from duoserve.runner import resolve_app
 from tests.conftest import RunningServer, running_server
 
 pytestmark = pytest.mark.anyio

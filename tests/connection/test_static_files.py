@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from duoserve import Config
+from duoserve.edge.static import parse_mounts
 from duoserve.errors import ConfigError
-from duoserve.static import parse_mounts
 from tests.conftest import parse_response, running_server
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,8 @@ import pytest
 from anyio.abc import SocketAttribute
 
 from duoserve.errors import ClientDisconnected
-from duoserve.transports import LeanStream, open_stream
+from duoserve.net.accept import open_stream
+from duoserve.net.transports import LeanStream
 from tests.conftest import read_all, read_until, running_server
 
 pytestmark = pytest.mark.anyio

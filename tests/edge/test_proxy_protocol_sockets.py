@@ -15,7 +15,7 @@ import pytest
 import trustme
 from anyio.streams.tls import TLSStream
 
-from duoserve.proxy_protocol import V2_SIGNATURE
+from duoserve.net.proxy_protocol import V2_SIGNATURE
 from tests.apps.echo_conn import asgi_conn, wsgi_conn
 from tests.conftest import parse_response, read_all, read_until, running_server
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from duoserve.metrics.recorder import SAMPLE_INTERVAL
+from duoserve.observe.metrics.recorder import SAMPLE_INTERVAL
 from tests.e2e.test_cli_serve import duoserve
 from tests.metrics.scrape import scrape, start, total, write
 from tests.supervisor.test_workers_e2e import Load, children, wait_until

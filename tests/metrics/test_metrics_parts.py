@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from duoserve.config import Config
+from duoserve.config.settings import Config
 from duoserve.errors import ConfigError
-from duoserve.metrics import block, layout
-from duoserve.metrics.endpoints import respond
-from duoserve.metrics.exposition import render
-from duoserve.metrics.statsd import MAX_DATAGRAM, StatsdFormat, StatsdState, datagrams
-from duoserve.metrics.totals import Lifecycle, Snapshot, Totals
+from duoserve.observe.metrics import block, layout
+from duoserve.observe.metrics.endpoints import respond
+from duoserve.observe.metrics.exposition import render
+from duoserve.observe.metrics.statsd import MAX_DATAGRAM, StatsdFormat, StatsdState, datagrams
+from duoserve.observe.metrics.totals import Lifecycle, Snapshot, Totals
 from duoserve.supervisor.events import Command, Event, Heartbeat, SignalReceived, Stop, Tick
-from duoserve.supervisor.policy import Limits, Supervisor
+from duoserve.supervisor.policy import Supervisor
+from duoserve.supervisor.workers import Limits
 from tests.metrics.scrape import parse, total
 from tests.supervisor.test_policy import BOOTED, exited, ready, signal, started
 
@@ -226,8 +227,8 @@ def test_metrics_settings_are_bounded(settings: dict[str, object]) -> None:
 
 
 def test_metrics_bind_refuses_the_apps_port() -> None:
-    from duoserve.metrics.listen import bind_metrics
-    from duoserve.sockets import bind_all
+    from duoserve.net.sockets import bind_all
+    from duoserve.observe.metrics.listen import bind_metrics
 
     config = Config(port=0)
     sockets = bind_all(config)

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from duoserve.config import Config
+from duoserve.config.settings import Config
 from duoserve.errors import ProtocolError
-from duoserve.http.codec import H1Codec
-from duoserve.http.events import Body, EndOfRequest, RequestHead, Signal
-from duoserve.http.h11_codec import H11Codec
-from duoserve.http.httptools_codec import HttptoolsCodec
+from duoserve.http1.codec import H1Codec
+from duoserve.http1.events import Body, EndOfRequest, RequestHead, Signal
+from duoserve.http1.h11_codec import H11Codec
+from duoserve.http1.httptools_codec import HttptoolsCodec
 
 CODECS: dict[str, Callable[[Config], H1Codec]] = {"h11": H11Codec, "httptools": HttptoolsCodec}
 

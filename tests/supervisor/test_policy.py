@@ -26,7 +26,8 @@ from duoserve.supervisor.events import (
     WorkerReady,
     WorkerStarted,
 )
-from duoserve.supervisor.policy import Limits, Supervisor
+from duoserve.supervisor.policy import Supervisor
+from duoserve.supervisor.workers import Limits
 
 
 def started(*wids: int, at: float = 0.0) -> list[Event]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from duoserve.config import Config, from_sources
+from duoserve.config.settings import Config
+from duoserve.config.sources import from_sources
 from duoserve.errors import ConfigError
 from duoserve.supervisor import needs_supervisor, supervise, systemd
 from duoserve.supervisor.reload import StatPoller, watched

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from duoserve.cli import build_parser, parse_config
-from duoserve.config import fields, flag_name
+from duoserve.config.settings import fields, flag_name
 
 
 def test_help_lists_every_setting() -> None:

@@ -10,10 +10,10 @@ import pytest
 
 from duoserve import Config
 from duoserve.errors import ProtocolError
-from duoserve.http.codec import codec_factory
-from duoserve.http.events import Body, EndOfRequest, RequestHead, Signal
-from duoserve.http.h11_codec import H11Codec
-from duoserve.http.httptools_codec import HttptoolsCodec
+from duoserve.http1.codec import codec_factory
+from duoserve.http1.events import Body, EndOfRequest, RequestHead, Signal
+from duoserve.http1.h11_codec import H11Codec
+from duoserve.http1.httptools_codec import HttptoolsCodec
 
 CONFIG = Config(app="test", limit_request_body=1000)
 

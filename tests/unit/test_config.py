@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from duoserve.config import Config, env_name, fields, flag_name, from_sources, parse_value
+from duoserve.config.registry import env_name
+from duoserve.config.settings import Config, fields, flag_name
+from duoserve.config.sources import from_sources, parse_value
 from duoserve.errors import ConfigError
 
 

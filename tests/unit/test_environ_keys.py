@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from duoserve.wsgi_environ import KEYS_MAX, build_environ, environ_keys
+from duoserve.wsgi.environ import KEYS_MAX, build_environ, environ_keys
 
 
 def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Tests for duoserve.loading: target parsing, import errors, factories, interface detection."""
+"""Tests for duoserve.app (loading, detect, interface): target parsing, import errors, factories,
+interface detection."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 import anyio
 import pytest
 
+from duoserve.app.detect import detect_interface
+from duoserve.app.interface import wrap_asgi2
+from duoserve.app.loading import LoadedApp, load_app
 from duoserve.errors import AppLoadError
-from duoserve.loading import LoadedApp, detect_interface, load_app, wrap_asgi2
 from duoserve.types import Message, Receive, Scope, Send
 
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
@@ -219,7 +222,7 @@ def test_app_dir_already_on_sys_path_is_not_added_again(
 
 def test_app_dir_none_leaves_sys_path_alone() -> None:
     before = list(sys.path)
-    load_app("duoserve.loading:wrap_asgi2", app_dir=None, interface="asgi3")
+    load_app("duoserve.app.interface:wrap_asgi2", app_dir=None, interface="asgi3")
     assert sys.path == before
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from duoserve.context import ConnInfo
+from duoserve.edge.proxy import TrustedProxies, parse_forwarded, resolve_proxy
 from duoserve.errors import ConfigError
-from duoserve.proxy import TrustedProxies, parse_forwarded, resolve_proxy
+from duoserve.types import ConnInfo
 
 LOCAL = ConnInfo(client=("127.0.0.1", 5000), server=("127.0.0.1", 8000))
 REMOTE = ConnInfo(client=("203.0.113.9", 5000), server=("10.0.0.2", 8000))

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from duoserve.proxy_protocol import (
+from duoserve.net.proxy_protocol import (
     NO_HEADER,
     V2_SIGNATURE,
     ProxyHeaderError,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from duoserve.http.framing import HeaderCache, ResponseError, ResponseWriter, check_header
+from duoserve.http1.framing import ResponseWriter
+from duoserve.http1.headers import HeaderCache, ResponseError, check_header
 
 ALPHABET = b'aZ09-_!~ \t:;,\x00\x01\x08\x09\x0a\x0d\x1f\x7f\x80\xff"()'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from duoserve.config import fields
+from duoserve.config.settings import fields
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gen_settings_doc.py"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from duoserve.config import Config
+from duoserve.config.settings import Config
 from duoserve.errors import ConfigError, StartupError
-from duoserve.sockets import bind_all, close_all, describe_binds, parse_bind
+from duoserve.net.sockets import bind_all, close_all, describe_binds, parse_bind
 
 
 @pytest.mark.parametrize(

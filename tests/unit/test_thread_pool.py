@@ -11,8 +11,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from duoserve.asgi.context import ABANDON_THREADS
 from duoserve.errors import ClientDisconnected
-from duoserve.thread_pool import ABANDON_THREADS, ThreadPool, call_async, post_last
+from duoserve.wsgi.thread_pool import ThreadPool, call_async, post_last
 
 pytestmark = pytest.mark.anyio
 
@@ -222,7 +223,7 @@ async def test_full_parallelism_survives_threads_idling_out(
 ) -> None:
     # Threads that time out of their idle wait just as work arrives must not upset the
     # pool's count of idle threads (it would stop starting new ones).
-    monkeypatch.setattr("duoserve.thread_pool.IDLE_SECONDS", 0.002)
+    monkeypatch.setattr("duoserve.wsgi.thread_pool.IDLE_SECONDS", 0.002)
     pool = ThreadPool(2, "test")
     for _ in range(40):
         barrier = threading.Barrier(2, timeout=5)  # both calls must run at once

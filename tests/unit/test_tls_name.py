@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from duoserve.tls import _subject_name
+from duoserve.net.tls import subject_name
 
 
 @pytest.mark.parametrize(
@@ -20,4 +20,4 @@ from duoserve.tls import _subject_name
     ],
 )
 def test_client_cert_name_is_rfc4514(subject: tuple[Any, ...], expected: str | None) -> None:
-    assert _subject_name({"subject": subject} if subject else {}) == expected
+    assert subject_name({"subject": subject} if subject else {}) == expected

@@ -11,10 +11,10 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 from wsproto.utilities import generate_accept_token
 
-from duoserve.asgi import websocket_scope
-from duoserve.config import Config
-from duoserve.context import ConnInfo
-from duoserve.http.events import RequestHead
+from duoserve.asgi.scope import websocket_scope
+from duoserve.config.settings import Config
+from duoserve.http1.events import RequestHead
+from duoserve.types import ConnInfo
 from duoserve.websocket.handshake import (
     BoundedDeflate,
     Denial,

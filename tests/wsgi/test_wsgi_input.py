@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from duoserve.wsgi_input import InputStream
+from duoserve.wsgi.input import InputStream
 from tests.conftest import parse_response, read_until, running_server
 
 pytestmark = pytest.mark.anyio

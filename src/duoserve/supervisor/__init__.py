@@ -8,12 +8,13 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-from ..config import Config
+from ..app.interface import as_asgi
+from ..app.resolve import resolve_app
+from ..config.settings import Config
+from ..edge.static import describe_mounts, parse_mounts
 from ..errors import EXIT_DRAIN_CUT, ConfigError, StartupError
-from ..metrics.listen import bind_metrics
-from ..runner import as_asgi, resolve_app
-from ..sockets import BoundSocket, bind_all, close_all
-from ..static import describe_mounts, parse_mounts
+from ..net.sockets import BoundSocket, bind_all, close_all
+from ..observe.metrics.listen import bind_metrics
 from . import systemd
 from .reload import make_watcher
 from .runtime import Runtime

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from .runtime import fresh_main
+from .fresh import fresh_main
 
 sys.exit(fresh_main(sys.argv[1]))

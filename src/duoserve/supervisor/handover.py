@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from ..config import Config
+from ..config.settings import Config
+from ..core.server import Server
 from ..errors import EXIT_DRAIN_CUT, StartupError
-from ..server import Server
-from ..sockets import BoundSocket
+from ..net.sockets import BoundSocket
 from .events import Command
-from .runtime import Runtime, exit_status, start_fresh
+from .fresh import start_fresh
+from .runtime import Runtime, exit_status
 from .worker import SocketRef, WorkerSpec
 
 if TYPE_CHECKING:
-    from ..metrics.block import Slot
-    from ..metrics.inloop import LocalMetrics
+    from ..observe.metrics.block import Slot
+    from ..observe.metrics.inloop import LocalMetrics
 
 log = logging.getLogger("duoserve.error")
 
@@ -115,7 +116,7 @@ class Handover:
         read, write = os.pipe()
         slot, slot_fd = None, -1
         if self.config.metrics_on:
-            from ..metrics.block import create
+            from ..observe.metrics.block import create
 
             slot, slot_fd = create()
         spec = WorkerSpec(

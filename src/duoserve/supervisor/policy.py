@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ..config import Config
 from ..errors import EXIT_DRAIN_CUT
 from .events import (
     Action,
@@ -30,87 +27,9 @@ from .events import (
     WorkerReady,
     WorkerStarted,
 )
+from .workers import EXIT_CAUSES, Limits, Phase, State, TrackedWorker
 
 # -- policy ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The settings the policy needs, in seconds and bytes (0 = off)."""
-
-    workers: int = 1
-    timeout_worker: float = 0.0
-    stop_timeout: float = 30.0
-    max_requests: int = 0
-    max_requests_jitter: int = 0
-    max_memory: int = 0
-    max_lifetime: float = 0.0
-    shutdown_delay: float = 0.0
-
-    @classmethod
-    def from_config(cls, config: Config) -> Limits:
-        # The worker bounds its own stop (drain, WebSocket close, lifespan shutdown); the
-        # supervisor's deadline is the backstop for a worker that cannot, plus a margin.
-        stop = config.timeout_graceful_shutdown + config.ws_close_timeout + config.timeout_lifespan
-        return cls(
-            workers=max(1, config.workers),
-            timeout_worker=config.timeout_worker,
-            stop_timeout=stop + 5.0,
-            max_requests=config.max_requests,
-            max_requests_jitter=config.max_requests_jitter,
-            max_memory=config.max_worker_memory,
-            max_lifetime=config.max_worker_lifetime,
-            shutdown_delay=config.shutdown_delay,
-        )
-
-
-class State(enum.Enum):
-    BOOTING = "booting"
-    READY = "ready"
-    STOPPING = "stopping"
-
-
-# Why a worker exited, as the metrics count it (duoserve_worker_exits_total{cause}).
-EXIT_CAUSES = (
-    "crash",  # died while serving
-    "boot_failure",  # exited before it was ready
-    "recycle",  # --max-requests, --max-worker-memory, --max-worker-lifetime
-    "watchdog",  # killed for a blocked event loop (--timeout-worker)
-    "reload",  # SIGHUP or --reload replaced it
-    "scale_down",  # SIGTTOU
-    "shutdown",  # the server stopped
-)
-
-
-class Phase(enum.Enum):
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    DONE = "done"
-
-
-@dataclass(slots=True)
-class _Worker:
-    wid: int
-    generation: int
-    started: float
-    pid: int = 0
-    state: State = State.BOOTING
-    last_seen: float = 0.0
-    request_limit: int = 0
-    retire_at: float = math.inf
-    stop_deadline: float = math.inf
-    killed: bool = False
-    failure: str = ""
-    replaces: int | None = None  # the worker this one is recycling
-    replaced_by: int | None = None  # the replacement booting for this one
-    keep: bool = False  # its replacement failed to boot: do not recycle it again
-    served: bool = False  # it became ready (so it may have had requests to cut)
-    cause: str = ""  # why it was stopped or killed (EXIT_CAUSES); "" = nobody asked
-
-    @property
-    def name(self) -> str:
-        return f"worker {self.wid} (pid {self.pid})" if self.pid else f"worker {self.wid}"
 
 
 class Supervisor:
@@ -129,7 +48,7 @@ class Supervisor:
         self.phase = Phase.STARTING
         self.generation = 0
         self.reloading: int | None = None
-        self.workers: dict[int, _Worker] = {}
+        self.workers: dict[int, TrackedWorker] = {}
         self._now = now
         self._next_wid = 1
         self._jitter = jitter or (lambda n: random.randint(0, n))
@@ -277,7 +196,7 @@ class Supervisor:
             self.workers[w.replaced_by].replaces = None
         return actions
 
-    def _boot_failed(self, w: _Worker, status: str) -> list[Action]:
+    def _boot_failed(self, w: TrackedWorker, status: str) -> list[Action]:
         reason = w.failure or f"{w.name} exited during boot ({status})"
         if w.generation == self.reloading:
             self.reloading = None
@@ -372,7 +291,7 @@ class Supervisor:
             actions.append(Spawn(self._new(self.reloading, self._now).wid))
         return actions
 
-    def _recycle(self, w: _Worker, reason: str) -> list[Action]:
+    def _recycle(self, w: TrackedWorker, reason: str) -> list[Action]:
         if (
             w.state is not State.READY
             or w.replaced_by is not None
@@ -386,7 +305,7 @@ class Supervisor:
         message = f"{w.name} {reason}; starting worker {new.wid} to replace it"
         return [Log(logging.INFO, message), Spawn(new.wid)]
 
-    def _active(self) -> list[_Worker]:
+    def _active(self) -> list[TrackedWorker]:
         """Workers counted against the target: not stopping, not being replaced, not part
         of a pending reload."""
         return [
@@ -401,9 +320,9 @@ class Supervisor:
         missing = self.target - len(self._active())
         return [Spawn(self._new(self.generation, self._now).wid) for _ in range(missing)]
 
-    def _new(self, generation: int, now: float) -> _Worker:
+    def _new(self, generation: int, now: float) -> TrackedWorker:
         limits = self.limits
-        w = _Worker(self._next_wid, generation, started=now, last_seen=now)
+        w = TrackedWorker(self._next_wid, generation, started=now, last_seen=now)
         self._next_wid += 1
         if limits.max_requests:
             w.request_limit = limits.max_requests + self._jitter(limits.max_requests_jitter)
@@ -412,7 +331,7 @@ class Supervisor:
         self.workers[w.wid] = w
         return w
 
-    def _stop(self, w: _Worker, cause: str) -> list[Action]:
+    def _stop(self, w: TrackedWorker, cause: str) -> list[Action]:
         if w.state is State.STOPPING:
             return []
         w.state, w.cause = State.STOPPING, w.cause or cause
@@ -420,7 +339,7 @@ class Supervisor:
         self._unlink(w)
         return [Stop(w.wid)]
 
-    def _unlink(self, w: _Worker) -> None:
+    def _unlink(self, w: TrackedWorker) -> None:
         """A stopping worker is nobody's replacement and needs none."""
         for other in (w.replaces, w.replaced_by):
             x = self.workers.get(other) if other is not None else None

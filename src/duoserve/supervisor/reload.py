@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import Config
+from ..config.settings import Config
 
 POLL_INTERVAL = 1.0
 

@@ -3,12 +3,10 @@ turns signals, pipe messages and child exits into events, and executes the actio
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import os
-import pickle
 import selectors
 import signal
 import socket
@@ -19,20 +17,21 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-import duoserve
-
-from ..config import Config
-from ..loading import LoadedApp
-from ..metrics.block import Slot
-from ..metrics.supervised import SupervisorMetrics
-from ..metrics.totals import Lifecycle
-from ..runner import backend_options
-from ..tls import https_url
+from ..app.loading import LoadedApp
+from ..config.settings import Config
+from ..net.loop import backend_options
+from ..net.tls import https_url
+from ..observe.metrics.block import Slot
+from ..observe.metrics.supervised import SupervisorMetrics
+from ..observe.metrics.totals import Lifecycle
+from ..version import __version__
 from . import events, policy, systemd
 from .events import Command, Event
+from .fresh import start_fresh
 from .reload import Watcher
 from .worker import SocketRef, WorkerSpec, set_title
 from .worker import run as run_worker
+from .workers import Limits
 
 log = logging.getLogger("duoserve.error")
 
@@ -79,7 +78,7 @@ class Runtime:
         self.close_listeners = close_listeners
         self.preloaded = preloaded
         self.watcher = watcher
-        self.policy = policy.Supervisor(policy.Limits.from_config(config), time.monotonic())
+        self.policy = policy.Supervisor(Limits.from_config(config), time.monotonic())
         # Fork copies the parent's modules; once the parent's copy of the app is stale (a
         # reload after --preload, or a handover) workers start as fresh interpreters.
         self.fresh = False
@@ -234,7 +233,7 @@ class Runtime:
             for address in self.addresses:
                 log.info(
                     "duoserve %s serving %s on %s — %s, %s; CTRL+C to quit",
-                    duoserve.__version__,
+                    __version__,
                     action.description,
                     address,
                     loop,
@@ -369,32 +368,3 @@ class Runtime:
                 previous[signum] = signal.signal(signum, enqueue)
         signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
         return previous
-
-
-def start_fresh(spec: WorkerSpec) -> int:
-    """posix_spawn a worker interpreter; it inherits exactly the sockets and its pipe."""
-    fds = [ref.fd for ref in spec.sockets if ref.fd >= 0] + [spec.channel]
-    if spec.metrics_fd >= 0:
-        fds.append(spec.metrics_fd)
-    argument = base64.b64encode(pickle.dumps(spec)).decode("ascii")
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(duoserve.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "duoserve.supervisor", argument]
-    inheritable = {fd: os.get_inheritable(fd) for fd in fds}
-    try:
-        for fd in fds:
-            os.set_inheritable(fd, True)
-        return os.posix_spawn(sys.executable, argv, env)
-    finally:
-        for fd, was in inheritable.items():
-            os.set_inheritable(fd, was)
-
-
-def fresh_main(argument: str) -> int:
-    """Entry point of a fresh worker interpreter."""
-    from ..logging import configure
-
-    spec: WorkerSpec = pickle.loads(base64.b64decode(argument))
-    configure(spec.config)
-    return run_worker(spec)

@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ..config import Config
-from ..errors import AppLoadError, ConfigError
-from ..loading import LoadedApp
-from ..runner import _own_error, as_asgi, backend_options, describe, resolve_app
-from ..server import Server
-from ..sockets import BoundSocket, SocketKind
+from ..app.interface import as_asgi
+from ..app.loading import LoadedApp
+from ..app.resolve import describe, resolve_app
+from ..config.settings import Config
+from ..core.server import Server
+from ..errors import AppLoadError, ConfigError, own_error
+from ..net.loop import backend_options
+from ..net.sockets import BoundSocket, SocketKind
 from ..types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from ..metrics.recorder import Recorder
+    from ..observe.metrics.recorder import Recorder
 
 # Exit status of a worker that could not boot (the supervisor also gets the reason).
 BOOT_FAILED = 3
@@ -107,8 +109,8 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
         sockets = [_open(ref, config) for ref in spec.sockets]
         recorder = None
         if spec.metrics_fd >= 0:
-            from ..metrics.block import attach
-            from ..metrics.recorder import make_recorder
+            from ..observe.metrics.block import attach
+            from ..observe.metrics.recorder import make_recorder
 
             recorder = make_recorder(attach(spec.metrics_fd), loaded.interface, app)
         status: int = anyio.run(
@@ -124,7 +126,7 @@ def run(spec: WorkerSpec, preloaded: LoadedApp | None = None) -> int:
             backend_options=backend_options(config),
         )
     except BaseException as exc:
-        own = _own_error(exc)
+        own = own_error(exc)
         if own is None:
             raise
         if isinstance(own, AppLoadError) and own.show_traceback and own.__cause__ is not None:
@@ -149,6 +151,7 @@ async def _serve(
         app if counter is None else counter,
         sockets=sockets,
         websocket_enabled=loaded.interface != "wsgi",
+        interface="wsgi" if loaded.interface == "wsgi" else "asgi",
         metrics=recorder,
     )
     async with anyio.create_task_group() as tg:

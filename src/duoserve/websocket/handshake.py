@@ -12,8 +12,8 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 from wsproto.utilities import generate_accept_token
 
-from ..config import Config
-from ..http.events import RequestHead
+from ..config.settings import Config
+from ..http1.events import RequestHead
 from ..types import Headers
 
 # Headers the server writes itself in a 101; an app setting them would break the handshake.

@@ -6,8 +6,8 @@ from collections import deque
 
 import anyio
 
+from ..net.wakeup import Wakeup
 from ..types import Message
-from ..wakeup import Wakeup
 
 
 class Inbox:

@@ -11,15 +11,16 @@ import anyio.abc
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
 
-from ..asgi import websocket_scope
-from ..context import ConnInfo, ServerContext
+from ..asgi.context import ServerContext
+from ..asgi.scope import websocket_scope
 from ..errors import ClientDisconnected
-from ..http.codec import H1Codec
-from ..http.events import RequestHead
-from ..transports import LeanStream, hooks_data, writes
-from ..types import Headers
+from ..http1.codec import H1Codec
+from ..http1.events import RequestHead
+from ..net.streams import hooks_data, writes
+from ..net.transports import LeanStream
+from ..net.wakeup import Wakeup
+from ..types import ConnInfo, Headers
 from ..types import Message as ASGIMessage
-from ..wakeup import Wakeup
 from .frames import BINARY, LARGEST, TEXT, data_frame, frame_at, still_fragmented, unmask
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
 from .inbox import Inbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from types import TracebackType
 
-from ..wakeup import Wakeup
+from ..net.wakeup import Wakeup
 
 
 class WriterLock:

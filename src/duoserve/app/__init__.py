@@ -1,0 +1,1 @@
+"""The app: import "module:attr", detect its interface, compose several apps (--mount, --ws-app)."""

@@ -1,0 +1,1 @@
+"""The ASGI layer: scope building, the one HTTP cycle, lifespan, the per-server context."""

@@ -1,0 +1,1 @@
+"""The network edge's rules for HTTP: trusted-proxy resolution and static files."""

@@ -1,0 +1,382 @@
+"""H1Codec over httptools: llhttp parses the common request fast; anything it refuses or
+that is unusual (chunked or upgrade requests, odd spacing) goes to the h11 codec for that
+request, so both codecs give the same answer to every input."""
+
+from __future__ import annotations
+
+import re
+
+import httptools
+
+from ..config.settings import Config
+from ..errors import ProtocolError
+from ..types import Headers
+from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
+from .framing import ResponseSide
+from .h11_codec import H11Codec
+from .head import HOST_VALUE, HeadLimits, build_head, find_control, find_head
+
+# h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_OWS = b" \t"
+_EOL = (0x0D, 0x0A)
+_new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
+# The common head in one match: origin-form target without a fragment, HTTP/1.0 or 1.1,
+# CRLF lines, single spaces, field names that are tokens and values of VCHAR/obs-text
+# with inner SP/HTAB (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in
+# it. Group 4 is the field block, each name after a "\n". Anything else: the llhttp path.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_VALUE = rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?"
+_SIMPLE = re.compile(
+    rb"(" + _TOKEN + rb") (/[\x21\x22\x24-\x7e]*) HTTP/1\.([01])\r"
+    rb"(\n(?:" + _TOKEN + rb":[ \t]*" + _VALUE + rb"[ \t]*\r\n)*)\r\n"
+)
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
+# In a lower-cased field block: the fields _plain() looks at (one valid Host line, one
+# Content-Length of a size every parser reads alike, one Connection field of a single
+# close or keep-alive) and those that ask for more than a plain request (chunked framing,
+# an upgrade, an expectation).
+_NOTED = re.compile(rb"\n(host|content-length|connection|transfer-encoding|upgrade|expect):")
+_HOST_ONLY = [b"host"]
+# The field names of a lower-cased block and the values of the block as received, in
+# order: a head _SIMPLE matched has one of each per line (a name is a token, so the first
+# colon on a line ends it; values hold no CR or LF).
+_NAMES = re.compile(rb"\n(" + _TOKEN + rb"):")
+_VALUES = re.compile(rb":[ \t]*(" + _VALUE + rb")[ \t]*\r")
+_BODY_OR_UPGRADE = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade):")
+_HOST_LINE = re.compile(rb"\nhost:[ \t]*" + HOST_VALUE + rb"[ \t]*\r")
+_LENGTH_LINE = re.compile(rb"\ncontent-length:[ \t]*([0-9]{1,15})[ \t]*\r")
+_CONNECTION_LINE = re.compile(rb"\nconnection:[ \t]*(close|keep-alive)[ \t]*\r")
+
+
+class HttptoolsCodec(ResponseSide):
+    """One instance per connection. The head pre-scan and the semantic checks are the h11
+    codec's own (http/head.py); llhttp checks the syntax; bodies with a Content-Length are
+    sliced from our buffer (llhttp would run on into the next pipelined request)."""
+
+    __slots__ = (
+        "_buf",
+        "_config",
+        "_ended",
+        "_eof",
+        "_fallback",
+        "_fields",
+        "_in_request",
+        "_length",
+        "_limits",
+        "_parser",
+        "_remaining",
+        "_small_head",
+        "_target",
+    )
+
+    def __init__(self, config: Config, limits: HeadLimits | None = None) -> None:
+        super().__init__()
+        self._config = config
+        self._limits = limits = limits or HeadLimits(config)
+        self._small_head = limits.small_head
+        self._fallback: H11Codec | None = None  # set while h11 parses the current request
+        self._buf = bytearray()
+        self._eof = False
+        self._in_request = False
+        self._ended = False
+        self._length = 0
+        self._remaining = 0
+        self._fields: Headers = []
+        self._target = b""
+        self._parser: httptools.HttpRequestParser | None = None  # kept while requests have no body
+
+    # -- llhttp callbacks -------------------------------------------------------------------
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(_OWS)
+        self._fields.append((name.lower(), value))
+
+    # -- receiving -----------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+        if self._fallback is not None:
+            self._fallback.receive_data(data)
+        elif data:
+            self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet turned into events."""
+        if self._fallback is not None:
+            return self._fallback.buffered
+        return len(self._buf)
+
+    @property
+    def trailing_data(self) -> bytes:
+        if self._fallback is not None:
+            return self._fallback.trailing_data
+        return bytes(self._buf)
+
+    def next_event(self) -> CodecEvent:
+        if self._fallback is not None:
+            return self._from_fallback(self._fallback)
+        if not self._in_request:
+            return self._scan_head()
+        remaining = self._remaining
+        if remaining:
+            buf = self._buf
+            if not buf:
+                if self._eof:
+                    raise self._fail(
+                        400,
+                        "peer closed connection without sending complete message body "
+                        f"(received {self._length - remaining} bytes, expected {self._length})",
+                    )
+                return Signal.NEED_DATA
+            if len(buf) <= remaining:
+                data = bytes(buf)
+                buf.clear()
+            else:
+                data = bytes(buf[:remaining])
+                del buf[:remaining]
+            self._remaining = remaining - len(data)
+            return _new_tuple(Body, (data,))
+        if not self._ended:
+            self._ended = True
+            return EndOfRequest()
+        if self._buf:
+            return Signal.PAUSED
+        return Signal.CLOSED if self._eof else Signal.NEED_DATA
+
+    def _scan_head(self) -> CodecEvent:
+        buf = self._buf
+        if not buf:
+            return Signal.CLOSED if self._eof else Signal.NEED_DATA
+        # Fastest path: the common heads, matched by one regex (_plain).
+        plain = self._plain(buf)
+        if plain is not None:
+            return plain
+        # Next: a regex head with other fields (Expect, Connection options), no body.
+        simple = _SIMPLE.match(buf)
+        if simple is not None and (end := simple.end()) <= self._small_head:
+            method, target, minor, block = simple.groups()
+            low = block.lower()
+            if not _BODY_OR_UPGRADE.search(low):
+                simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
+                if len(simple_fields) <= self._limits.fields:
+                    version = "1.1" if minor == b"1" else "1.0"
+                    return self._begin(method, target, version, simple_fields, end)
+        # Fast path: a CRLF head well inside every limit, not preceded by empty lines (llhttp
+        # refuses anything else that find_head would let through, and h11 then decides).
+        end = buf.find(b"\r\n\r\n") + 4
+        if (
+            end == 3
+            or end > self._small_head
+            or buf[0] in _EOL
+            or buf.count(b"\n", 0, end) - 2 > self._limits.fields
+            or find_control(buf, 0, end)  # find_head then refuses it
+        ):
+            try:
+                found = find_head(buf, self._eof, self._limits)
+            except ProtocolError:
+                self.keep_alive = False
+                raise
+            if isinstance(found, Signal):
+                return found
+            end = found
+        head = bytes(buf) if end == len(buf) else bytes(buf[:end])
+        fields: Headers = []
+        self._fields = fields
+        self._target = b""
+        parser = self._parser
+        if parser is None:
+            parser = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._parser = None
+            return self._delegate()
+        target = self._target
+        method = parser.get_method()
+        line_end = head.find(b"\n")
+        if (
+            # one space each side of the target, then HTTP/x.y
+            line_end - (head[line_end - 1] == 13) != len(method) + len(target) + 10
+            or not _TARGET.fullmatch(target)
+            or b"\n " in head
+            or b"\n\t" in head
+        ):
+            self._parser = None
+            return self._delegate()
+        lengths = 0
+        for name, _ in fields:
+            if name == b"content-length":
+                lengths += 1
+            elif name == b"transfer-encoding" or name == b"upgrade":
+                self._parser = None
+                return self._delegate()
+        if lengths > 1:
+            self._parser = None
+            return self._delegate()  # h11 merges equal duplicates; let it decide
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._parser = None
+            return self._delegate()  # find_head has the answer (505)
+        request = self._begin(method, target, version, fields, end)
+        # llhttp has seen the whole of a request without a body and waits for the next
+        # one; after a body (which we slice ourselves) it needs a fresh start.
+        self._parser = parser if not self._length and request.keep_alive else None
+        return request
+
+    def feed(self, data: bytes) -> CodecEvent:
+        """receive_data(data), then next_event(). Between requests, bytes that are exactly
+        one plain head (one read, the usual keep-alive request) never enter the buffer."""
+        if self._buf or self._in_request or self._fallback is not None or not data:
+            self.receive_data(data)
+            return self.next_event()
+        plain = self._plain(data)
+        if plain is None:
+            self._buf += data
+            return self._scan_head()
+        return plain
+
+    def _plain(self, data: bytes | bytearray) -> RequestHead | None:
+        """The most common heads of all at the start of `data` (the buffer, or a read
+        while the buffer is empty), begun without llhttp or build_head(): the regex head
+        with no chunked framing, upgrade or Expect field, one valid Host (none for
+        HTTP/1.0 is fine), at most one Content-Length within the body limit, at most one
+        Connection field that is just close or keep-alive, no fragment, not CONNECT. What
+        follows the head stays in (or goes to) the buffer. None when any of that does not
+        hold (the other paths then decide), with nothing taken."""
+        simple = _SIMPLE.match(data)
+        if simple is None or (end := simple.end()) > self._small_head:
+            return None
+        method, target, minor, block = simple.groups()
+        if method == b"CONNECT":
+            return None
+        low = block.lower()
+        noted = _NOTED.findall(low)
+        if noted == _HOST_ONLY:  # nearly every GET
+            if _HOST_LINE.search(low) is None:
+                return None
+            length = None
+            keep_alive = minor == b"1"
+        else:
+            framing = _framing(low, noted, minor, self._limits.body)
+            if framing is None:
+                return None
+            length, keep_alive = framing
+        fields = list(zip(_NAMES.findall(low), _VALUES.findall(block), strict=True))
+        if len(fields) > self._limits.fields:
+            return None
+        path, _, query = target.partition(b"?")
+        version = "1.1" if minor == b"1" else "1.0"
+        buf = self._buf
+        if data is buf:
+            if end == len(buf):
+                buf.clear()
+            else:
+                del buf[:end]
+        elif end < len(data):  # the body, or the next request, after a head read whole
+            buf += data[end:]
+        self._in_request = True
+        self._ended = False
+        self._length = self._remaining = length or 0
+        self.keep_alive = keep_alive
+        self._method = method
+        self._version = version
+        # The NamedTuple's own constructor is a Python frame; tuple.__new__ is not.
+        return _new_tuple(
+            RequestHead,
+            (method, target, path, query, version, fields, keep_alive, False, None, length, False),
+        )
+
+    def _begin(
+        self, method: bytes, target: bytes, version: str, fields: Headers, end: int
+    ) -> RequestHead:
+        """The shared checks on a parsed head, then the request begins: its `end` bytes
+        leave the buffer."""
+        try:
+            request = build_head(method, target, version, fields, self._limits)
+        except ProtocolError:
+            self.keep_alive = False
+            raise
+        buf = self._buf
+        if end == len(buf):
+            buf.clear()
+        else:
+            del buf[:end]
+        self._in_request = True
+        self._ended = False
+        self._length = self._remaining = request.content_length or 0
+        self.keep_alive = request.keep_alive
+        self._method = method
+        self._version = version
+        return request
+
+    def _delegate(self) -> CodecEvent:
+        """Hand this request, as received so far, to the h11 codec."""
+        self._fallback = fallback = H11Codec(self._config)
+        fallback.receive_data(bytes(self._buf))
+        self._buf.clear()
+        if self._eof:
+            fallback.receive_data(b"")
+        return self._from_fallback(fallback)
+
+    def _from_fallback(self, fallback: H11Codec) -> CodecEvent:
+        try:
+            event = fallback.next_event()
+        finally:
+            self.keep_alive = fallback.keep_alive
+        if type(event) is RequestHead:
+            self._method = event.method
+            self._version = event.http_version
+        return event
+
+    def request_complete(self) -> bool:
+        if self._fallback is not None:
+            return self._fallback.request_complete()
+        return self._in_request and self._ended
+
+    def start_next_cycle(self) -> int:
+        """Carry the bytes after this request over to the next one; how many there are."""
+        if self._fallback is not None:
+            self._buf = bytearray(self._fallback.trailing_data)
+            self._fallback = None
+        self._in_request = False
+        self.writer = None
+        self.keep_alive = True
+        return len(self._buf)
+
+
+def _framing(
+    low: bytes, noted: list[bytes], minor: bytes, body_limit: int
+) -> tuple[int | None, bool] | None:
+    """For _plain(), a lower-cased field block whose `noted` fields are more than one
+    Host: its Content-Length (or None) and whether the connection stays open, when both
+    are plain (one valid Host, for HTTP/1.0 none; one Content-Length within the body
+    limit; one Connection field that is just close or keep-alive; no chunked framing,
+    upgrade or expectation); None otherwise."""
+    hosts = noted.count(b"host")
+    if hosts > 1 or (hosts == 0 and minor == b"1"):
+        return None
+    if hosts and _HOST_LINE.search(low) is None:
+        return None
+    length = None
+    keep_alive = minor == b"1"
+    for name in noted:
+        if name == b"content-length":
+            found = _LENGTH_LINE.search(low)
+            if found is None or length is not None:
+                return None
+            length = int(found.group(1))
+            if body_limit and length > body_limit:
+                return None  # build_head() answers 413
+        elif name == b"connection":
+            option = _CONNECTION_LINE.search(low)
+            if option is None or noted.count(b"connection") > 1:
+                return None
+            keep_alive = option.group(1) == b"keep-alive"
+        elif name != b"host":
+            return None  # chunked framing, an upgrade or an expectation
+    return length, keep_alive

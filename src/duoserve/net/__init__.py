@@ -1,0 +1,1 @@
+"""Sockets and I/O beneath the protocols: binding, transports, TLS, the PROXY protocol."""

@@ -1,0 +1,1 @@
+"""What the server tells about itself: loggers, the access log, request ids, metrics."""

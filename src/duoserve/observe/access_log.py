@@ -1,0 +1,131 @@
+"""The access log: --access-log-format compiled once, one record per request with its named
+fields (also attached to the record for JSON lines and dictConfig formatters)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import string
+from typing import Any
+
+from ..config.settings import Config
+from ..errors import ConfigError
+from ..http1.events import RequestHead
+from ..http1.head import decode_path
+from ..types import InterfaceName
+
+FIELDS = (
+    "client",
+    "client_ip",
+    "method",
+    "path",
+    "query",
+    "target",
+    "http_version",
+    "status",
+    "bytes",
+    "duration",
+    "duration_ms",
+    "user_agent",
+    "referer",
+    "request_id",
+    "worker",
+    "interface",
+)
+_SAMPLE: dict[str, Any] = dict.fromkeys(FIELDS, "-") | {
+    "status": 200,
+    "bytes": 0,
+    "duration": 0.0,
+    "duration_ms": 0.0,
+    "worker": 1,
+}
+_HEADER_FIELDS = {"user_agent": b"user-agent", "referer": b"referer"}
+
+
+def compile_format(fmt: str) -> frozenset[str]:
+    """The fields a format string uses; ConfigError for unknown fields, attribute or index
+    access, or a format spec that does not fit the field (tried on sample values)."""
+    used = set()
+    try:
+        for _, name, _, _ in string.Formatter().parse(fmt):
+            if name is None:
+                continue
+            if name not in _SAMPLE:
+                raise ConfigError(
+                    f"--access-log-format: unknown field {{{name}}}; fields: {', '.join(FIELDS)}"
+                )
+            used.add(name)
+        fmt.format_map(_SAMPLE)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ConfigError(f"--access-log-format: {exc}") from None
+    return frozenset(used)
+
+
+class AccessLog:
+    """One per server. `enabled` is checked before any work is done for a request; every
+    field is computed only when the format or the log output can show it."""
+
+    __slots__ = ("_all", "_format", "_logger", "_used", "interface")
+
+    def __init__(self, config: Config, logger: logging.Logger, interface: InterfaceName) -> None:
+        self._format = config.access_log_format
+        self._used = compile_format(self._format)
+        # JSON lines and user formatters (dictConfig) may show any field.
+        self._all = config.log_format == "json" or bool(config.log_config)
+        self._logger = logger
+        self.interface = interface  # decided at start-up: the log never inspects the app
+
+    def enabled(self) -> bool:
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def log(
+        self,
+        head: RequestHead,
+        client: tuple[str, int] | None,
+        status: int,
+        sent: int,
+        duration: float,
+        request_id: bytes | None,
+    ) -> None:
+        wanted = FIELDS if self._all else self._used
+        fields: dict[str, Any] = {}
+        for name in wanted:
+            if name == "client":
+                fields[name] = f"{client[0]}:{client[1]}" if client else "unix"
+            elif name == "client_ip":
+                fields[name] = client[0] if client else "unix"
+            elif name == "method":
+                fields[name] = head.method.decode("ascii", "replace")
+            elif name == "path":
+                fields[name] = decode_path(head.path)
+            elif name == "query":
+                fields[name] = head.query.decode("ascii", "replace")
+            elif name == "target":
+                fields[name] = head.target.decode("ascii", "replace")
+            elif name == "http_version":
+                fields[name] = head.http_version
+            elif name == "status":
+                fields[name] = status
+            elif name == "bytes":
+                fields[name] = sent
+            elif name == "duration":
+                fields[name] = round(duration, 6)
+            elif name == "duration_ms":
+                fields[name] = round(duration * 1000, 3)
+            elif name == "request_id":
+                fields[name] = request_id.decode("ascii") if request_id else "-"
+            elif name == "worker":
+                fields[name] = os.getpid()
+            elif name == "interface":
+                fields[name] = self.interface
+            else:
+                fields[name] = _header(head, _HEADER_FIELDS[name])
+        message = self._format.format_map(fields)
+        self._logger.info(message, extra={"access": fields, **fields})
+
+
+def _header(head: RequestHead, name: bytes) -> str:
+    for key, value in head.headers:
+        if key == name:
+            return value.decode("latin-1")
+    return "-"
