@@ -1,0 +1,102 @@
+"""The bounds of one HTTP/2 connection: what we advertise in SETTINGS and what the guard counts.
+
+Each field will become a `--h2-*` setting once the config package is split; until then
+the defaults here are the only place the numbers live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# RFC 9113 §6.5.2 and §6.9.1: protocol floors and ceilings the settings must respect.
+DEFAULT_WINDOW = 65_535
+MIN_FRAME_SIZE = 16_384
+MAX_FRAME_SIZE = 2**24 - 1
+MAX_WINDOW = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class H2Limits:
+    """Bounds for one HTTP/2 connection. Every one caps memory or work a client can cause."""
+
+    max_concurrent_streams: int = 100
+    """SETTINGS_MAX_CONCURRENT_STREAMS: request cycles one connection may run at once (each
+    holds an app task and buffers). Streams beyond it are refused with REFUSED_STREAM, which
+    tells the client it may retry them. Future setting: `--h2-max-concurrent-streams`."""
+
+    max_header_list_size: int = 65_536
+    """SETTINGS_MAX_HEADER_LIST_SIZE, counted as RFC 9113 §6.5.2 does (name + value + 32 per
+    field) while HPACK decodes, so a small block that inflates (an HPACK bomb) stops at this
+    many bytes with ENHANCE_YOUR_CALM. The encoded block is bounded by it too (see
+    `header_block_budget`). Future setting: `--h2-max-header-list-size`."""
+
+    header_table_size: int = 4_096
+    """SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table the client's encoder may make us
+    keep per connection (RFC 7541 §4.2); a larger table-size update is a COMPRESSION_ERROR.
+    Future setting: `--h2-header-table-size`."""
+
+    max_frame_size: int = MIN_FRAME_SIZE
+    """SETTINGS_MAX_FRAME_SIZE: the largest frame payload accepted. A longer frame is refused
+    from its 9-byte header with FRAME_SIZE_ERROR, before any of it is buffered (h2 alone
+    would buffer up to 16 MiB first). Future setting: `--h2-max-frame-size`."""
+
+    stream_receive_buffer: int = 256 * 1024
+    """SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes one stream may have received but the
+    app not yet taken. Credit goes back only as the app reads (back-pressure), so this is
+    also the most a stream ever buffers. Not below 65,535: a client may send that much
+    before it has read our SETTINGS. Future setting: `--h2-stream-buffer`."""
+
+    connection_receive_buffer: int = 1024 * 1024
+    """The connection flow-control window (raised from 65,535 by a WINDOW_UPDATE at start):
+    unread request-body bytes across all streams of a connection. A client that sends past
+    a window gets FLOW_CONTROL_ERROR. Future setting: `--h2-connection-buffer`."""
+
+    control_frames_per_second: int = 200
+    """Budget (a token bucket holding one second's worth) for frames that cost us work but
+    carry no request: SETTINGS, PING, PRIORITY, WINDOW_UPDATE, GOAWAY, unknown types, empty
+    DATA without END_STREAM and empty CONTINUATION (CVE-2019-9512/9515/9518 floods). Each
+    DATA frame we send adds one token, since clients answer data with WINDOW_UPDATEs and
+    BDP PINGs. Exhausted: GOAWAY ENHANCE_YOUR_CALM. Future setting:
+    `--h2-control-frames-per-second`."""
+
+    reset_burst: int = 200
+    """Rapid-reset budget (CVE-2023-44487): RST_STREAM frames a client may send at once. Two
+    per concurrent stream: a browser leaving a page cancels everything it has open.
+    Exhausted: GOAWAY ENHANCE_YOUR_CALM. Future setting: `--h2-reset-burst`."""
+
+    resets_per_second: int = 50
+    """How fast the rapid-reset budget refills. Future setting: `--h2-resets-per-second`."""
+
+    def __post_init__(self) -> None:
+        _check(self.max_concurrent_streams >= 1, "max_concurrent_streams must be >= 1")
+        _check(self.max_header_list_size >= 1024, "max_header_list_size must be >= 1024")
+        _check(0 <= self.header_table_size < 2**32, "header_table_size must be 0..2**32-1")
+        _check(
+            MIN_FRAME_SIZE <= self.max_frame_size <= MAX_FRAME_SIZE,
+            f"max_frame_size must be {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE} (RFC 9113 §6.5.2)",
+        )
+        _check(
+            DEFAULT_WINDOW <= self.stream_receive_buffer <= MAX_WINDOW,
+            f"stream_receive_buffer must be {DEFAULT_WINDOW}..{MAX_WINDOW}",
+        )
+        _check(
+            DEFAULT_WINDOW <= self.connection_receive_buffer <= MAX_WINDOW,
+            f"connection_receive_buffer must be {DEFAULT_WINDOW}..{MAX_WINDOW}",
+        )
+        _check(self.control_frames_per_second >= 10, "control_frames_per_second must be >= 10")
+        _check(self.reset_burst >= 1, "reset_burst must be >= 1")
+        _check(self.resets_per_second >= 1, "resets_per_second must be >= 1")
+
+    @property
+    def header_block_budget(self) -> int:
+        """Encoded bytes one header block (HEADERS + CONTINUATIONs) may reach before
+        END_HEADERS. An encoder never spends more on a field than its list-size cost (32 bytes
+        of overhead cover the length prefixes, and Huffman is only used when it shortens),
+        so a block longer than the list size plus room for padding and priority is an
+        endless block (the 2024 CONTINUATION flood), refused with ENHANCE_YOUR_CALM."""
+        return self.max_header_list_size + 1024
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
