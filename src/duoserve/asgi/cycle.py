@@ -66,6 +66,9 @@ class HTTPCycle(ResponseWriter):
     # Per-request state starts as these class defaults: a cycle is made for every request,
     # and only what differs from them is stored (no __slots__, on purpose).
     started = False  # http.response.start accepted: the writer's framing state is set
+    # The writer's verdict, set from the request by _start(); a cycle whose body the server
+    # rejected before any start (its error response sent) completes with False.
+    keep_alive = False
     _head_bytes: bytes | None = None  # held back to go out with the first body part
     _disconnect_scope: anyio.CancelScope | None = None
     body_complete = False
