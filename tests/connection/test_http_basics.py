@@ -390,3 +390,32 @@ async def test_each_codec_is_really_used(http_codec: str) -> None:
     """Guards the parametrization: the server under test runs the parser named in its id."""
     async with running_server(hello) as srv:
         assert srv.server.config.http == http_codec
+
+
+async def test_bad_body_then_app_returns_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """An app that reads a body the server rejects (a bad chunk size: 400) and then returns
+    without a response: the client gets the 400 alone, nothing is logged as an error, and
+    the server goes on serving."""
+
+    async def reader(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        if scope["path"] == "/hello":
+            await hello(scope, receive, send)
+            return
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    caplog.set_level("INFO", logger="duoserve")
+    async with running_server(reader, lifespan="off") as srv:
+        async with await anyio.connect_tcp(srv.host, srv.port) as stream:
+            await stream.send(
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+            )
+            data = await read_all(stream)
+        assert data.startswith(b"HTTP/1.1 400 ")
+        assert data.count(b"HTTP/1.1") == 1
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(srv.url + "/hello")).text == "Hello, world!"
+    errors = [r for r in caplog.records if r.levelno >= 40]
+    assert errors == [], [r.getMessage() for r in errors]
