@@ -10,6 +10,7 @@ from duoserve.errors import ConfigError
 from duoserve.observe.metrics import block, layout
 from duoserve.observe.metrics.endpoints import respond
 from duoserve.observe.metrics.exposition import render
+from duoserve.observe.metrics.recorder import Recorder
 from duoserve.observe.metrics.statsd import MAX_DATAGRAM, StatsdFormat, StatsdState, datagrams
 from duoserve.observe.metrics.totals import Lifecycle, Snapshot, Totals
 from duoserve.supervisor.events import Command, Event, Heartbeat, SignalReceived, Stop, Tick
@@ -127,6 +128,41 @@ def test_a_slot_is_shared_through_its_descriptor() -> None:
     assert mine.read()[layout.WEBSOCKET_SESSIONS] == 3
     mine.close()
     theirs.close()
+
+
+# (seconds, status, body bytes sent, Content-Length, method): what the metered path notes.
+ONE_METHOD = [
+    (0.001, 200, 10, None, b"GET"),
+    (0.0011, 404, 5, None, b"GET"),
+    (11.0, 0, 0, 7, b"GET"),
+]
+MIXED = [*ONE_METHOD, (0.3, 503, 1, 2, b"POST"), (0.0, 101, 0, None, b"BREW")]
+
+
+@pytest.mark.parametrize("notes", [ONE_METHOD, MIXED], ids=["one-method", "mixed"])
+@pytest.mark.parametrize("most", [None, 1, 2])
+def test_a_fold_counts_what_each_request_noted(
+    notes: list[tuple[float, int, int, int | None, bytes]], most: int | None
+) -> None:
+    recorder = Recorder(block.private(), "wsgi")
+    for note in notes:
+        recorder.request_path().note(note)
+    while recorder.fold(most):
+        pass
+    values = recorder.slot.values
+    expected = [0.0] * layout.COUNTERS_END
+    for seconds, status, sent, length, method in notes:
+        index = layout.METHODS.index(method) if method in layout.METHODS else len(layout.METHODS)
+        klass = status // 100 - 1 if status else 3  # no response counts as a 4xx
+        expected[layout.request_index(1, index, klass)] += 1
+        bucket = next((i for i, b in enumerate(layout.BUCKETS) if seconds <= b), 13)
+        expected[layout.DURATION_BUCKETS + bucket] += 1
+        expected[layout.DURATION_SUM] += seconds
+        expected[layout.DURATION_COUNT] += 1
+        expected[layout.RESPONSE_BODY_BYTES] += sent
+        expected[layout.REQUEST_BODY_BYTES] += length or 0
+    assert list(values[: layout.COUNTERS_END]) == pytest.approx(expected)
+    assert not recorder.fold()  # nothing left
 
 
 def sample_snapshot() -> Snapshot:

@@ -91,7 +91,7 @@ class HTTPConnection:
         config = self.config
         featureless = not (config.limit_concurrency or config.request_id or ctx.access is not None)
         plain = featureless and ctx.metrics is None
-        metered = ctx.metrics if featureless else None
+        metered = ctx.metrics.request_path() if featureless and ctx.metrics else None
         app = ctx.app
         state = ctx.lifespan_state
         next_head = self.next_head
@@ -152,9 +152,11 @@ class HTTPConnection:
                 ):
                     return
             elif metered:
-                # The same with metrics on: each request noted (begin, end), no other feature.
+                # The same with metrics on: each request counted and noted, no other feature
+                # (the recorder's C callables, no Python call of its own).
                 cycle = HTTPCycle(self, event)
-                start = metered.begin()
+                metered.begun()
+                start = metered.clock()
                 try:
                     await app(http_scope(event, info, config, state), cycle.receive, cycle.send)
                 except Exception as exc:
@@ -164,7 +166,15 @@ class HTTPConnection:
                         cycle.finished() if cycle.response_complete else await cycle.unfinished()
                     )
                 finally:
-                    metered.end(cycle, event.method, start)
+                    metered.note(
+                        (
+                            metered.clock() - start,
+                            cycle.status,
+                            cycle.body_bytes,
+                            event.content_length,
+                            event.method,
+                        )
+                    )
                 if (
                     not reusable
                     or ctx.stopping
