@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from .config.declare import flag_name
 from .config.registry import choices, env_name, field_type, iter_sections, meta
-from .config.settings import Config, fields, flag_name
+from .config.settings import Config, fields
 from .config.sources import from_sources, parse_value
 from .errors import AppLoadError, DuoserveError
 from .version import __version__
