@@ -56,7 +56,10 @@ class WebSocketSession(SessionReader):
     """One WebSocket for one app call. The app task writes through send(); a reader task
     parses frames into a bounded inbox (when it is full the socket is not read: that is
     the back-pressure), a keep-alive task pings, and a watcher reacts to shutdown. Every
-    wait is bounded: writes by timeout_io, the close handshake by ws_close_timeout."""
+    wait is bounded: writes by timeout_io, the close handshake by ws_close_timeout.
+
+    One class built in layers, a module each: SessionState (state.py) <- SessionWriter
+    (writing.py) <- SessionReader (reading.py) <- this, the lifecycle and the app's side."""
 
     # -- lifecycle ---------------------------------------------------------------------
     async def refuse(self, denial: Denial) -> None:
