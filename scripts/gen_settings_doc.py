@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from duoserve.cli import show_default
+from duoserve.config.declare import flag_name
 from duoserve.config.registry import choices, env_name, field_type, iter_sections, meta
-from duoserve.config.settings import flag_name
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.md"
 

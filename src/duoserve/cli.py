@@ -1,4 +1,6 @@
-"""The `duoserve` command: an argparse parser generated from the Config fields, and the
+"""The `duoserve` command: argparse generated from the Config fields, and the entry point.
+
+The `duoserve` command: an argparse parser generated from the Config fields, and the
 entry point that turns a newcomer's mistakes into one clear line."""
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from .config.declare import flag_name
 from .config.registry import choices, env_name, field_type, iter_sections, meta
-from .config.settings import Config, fields, flag_name
+from .config.settings import Config, fields
 from .config.sources import from_sources, parse_value
 from .errors import AppLoadError, DuoserveError
 from .version import __version__

@@ -17,7 +17,7 @@ from duoserve.supervisor.events import Command, Event, Heartbeat, SignalReceived
 from duoserve.supervisor.policy import Supervisor
 from duoserve.supervisor.workers import Limits
 from tests.metrics.scrape import parse, total
-from tests.supervisor.test_policy import BOOTED, exited, ready, signal, started
+from tests.unit.supervisor.test_policy import BOOTED, exited, ready, signal, started
 
 
 def feed(sup: Supervisor, events: list[Event]) -> list[object]:

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from duoserve.cli import build_parser, parse_config
-from duoserve.config.settings import fields, flag_name
+from duoserve.config.declare import flag_name
+from duoserve.config.settings import fields
 
 
 def test_help_lists_every_setting() -> None:

@@ -1,4 +1,6 @@
-"""Mixed serving: one ASGI app that routes path prefixes, WebSockets and lifespan to
+"""Mixed serving: one ASGI app routing prefixes, WebSockets and lifespan to several apps.
+
+Mixed serving: one ASGI app that routes path prefixes, WebSockets and lifespan to
 several apps of either interface (--mount, --ws-app)."""
 
 from __future__ import annotations

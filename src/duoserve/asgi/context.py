@@ -12,8 +12,8 @@ import anyio
 
 from ..config.settings import Config
 from ..http1.headers import DateClock, HeaderCache
+from ..net.head_wait import Cancellable
 from ..net.tasks import ConnectionTasks
-from ..net.transports import Cancellable
 from ..types import ASGIApp, Headers, InterfaceName
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ import typing
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from .settings import ENV_PREFIX, Config, SettingMeta, fields
+from .declare import ENV_PREFIX, SettingMeta
+from .settings import Config, fields
 
 
 def meta(f: dataclasses.Field[Any]) -> SettingMeta:

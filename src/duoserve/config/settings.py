@@ -1,14 +1,16 @@
-"""The one declaration of every setting: a frozen Config whose field metadata drives the
-CLI, the DUOSERVE_* environment variables, the TOML file and the generated docs."""
+"""Every setting declared once: the frozen Config, whose fields make the CLI, env, TOML and docs.
+
+Each field's metadata (config/declare.py) is its presentation; the checks across settings
+and the values derived from them are Config's base class (config/checks.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import ConfigError
+from .checks import ConfigRules
+from .declare import setting
 
 Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
 LifespanMode = Literal["auto", "on", "off"]
@@ -24,38 +26,11 @@ ProxyProtocol = Literal["off", "v1", "v2", "auto"]
 CertReqs = Literal["none", "optional", "required"]
 LogFormat = Literal["text", "json"]
 
-ENV_PREFIX = "DUOSERVE_"
 MiB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class SettingMeta:
-    """How one setting is presented: CLI flag, env var, help text, docs section."""
-
-    help: str
-    section: str
-    positional: bool = False
-    metavar: str | None = None
-    unit: str = ""
-
-
-def setting(
-    default: Any,
-    help: str,
-    section: str,
-    *,
-    positional: bool = False,
-    metavar: str | None = None,
-    unit: str = "",
-) -> Any:
-    meta = SettingMeta(help, section, positional, metavar, unit)
-    if isinstance(default, list):
-        raise TypeError("use a tuple for sequence defaults")
-    return field(default=default, metadata={"duoserve": meta})
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(ConfigRules):
     """Every knob of the server. Immutable: build a new one with dataclasses.replace()."""
 
     # -- application ---------------------------------------------------------
@@ -537,31 +512,6 @@ class Config:
         unit="s",
     )
 
-    def __post_init__(self) -> None:
-        for f in fields():
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{flag_name(f)} must be a non-negative number, got {value}")
-        if not 0.1 <= self.statsd_interval <= 3600:
-            interval = self.statsd_interval
-            raise ConfigError(f"--statsd-interval must be between 0.1 and 3600 s, got {interval}")
-        if len(self.dogstatsd_tags) > 64 or any(len(t) > 200 for t in self.dogstatsd_tags):
-            raise ConfigError("--dogstatsd-tags: at most 64 tags of at most 200 characters")
-
-    @property
-    def metrics_on(self) -> bool:
-        """Whether workers record metrics (for the listener or for StatsD)."""
-        return bool(self.metrics_bind or self.statsd_host)
-
-    def with_changes(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
-
 
 def fields() -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(Config)
-
-
-def flag_name(f: dataclasses.Field[Any]) -> str:
-    return "--" + f.name.replace("_", "-")

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import ConfigError
+from .declare import ENV_PREFIX
 from .registry import choices, field_type
-from .settings import ENV_PREFIX, Config, fields
+from .settings import Config, fields
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -1,4 +1,6 @@
-"""An accepted connection before HTTP: the PROXY protocol header, the TLS handshake and the
+"""An accepted connection before HTTP: PROXY header, TLS handshake, per-address limit.
+
+An accepted connection before HTTP: the PROXY protocol header, the TLS handshake and the
 per-address connection limit, in that order, all inside the connection's own task."""
 
 from __future__ import annotations

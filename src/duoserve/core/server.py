@@ -1,4 +1,6 @@
-"""One worker's server: listeners, the accept loop with its connection limit, lifespan, and
+"""One worker's server: listeners, the accept loop, lifespan, graceful drain.
+
+One worker's server: listeners, the accept loop with its connection limit, lifespan, and
 graceful drain on shutdown."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""StaticFiles: the --static mounts served by the core in front of the app (ASGI or WSGI),
+"""StaticFiles: the --static mounts, an ASGI app in front of the served app.
+
+StaticFiles: the --static mounts served by the core in front of the app (ASGI or WSGI),
 files streamed with http.response.zerocopysend, opened and checked off the event loop."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Pure HTTP rules for serving files: URL-to-path mapping, content types, validators,
+"""Pure HTTP rules for serving files: paths, content types, validators, conditions, ranges.
+
+Pure HTTP rules for serving files: URL-to-path mapping, content types, validators,
 conditional requests (RFC 9110 §13) and byte ranges (RFC 9110 §14)."""
 
 from __future__ import annotations

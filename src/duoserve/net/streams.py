@@ -9,7 +9,8 @@ from typing import IO, Any, Protocol
 import anyio
 import anyio.abc
 
-from .transports import Cancellable, HeadParser, LeanStream
+from .head_wait import Cancellable, HeadParser
+from .transports import LeanStream
 
 # os.sendfile slices: each is a write that must complete within timeout_io.
 _SENDFILE_SLICE = 1024 * 1024

@@ -1,4 +1,6 @@
-"""TLS: the SSLContext built once from the settings, the server-side handshake under a
+"""TLS: the SSLContext, the server-side handshake under a timeout, the `tls` extension.
+
+TLS: the SSLContext built once from the settings, the server-side handshake under a
 timeout, and the connection facts for the ASGI `tls` extension."""
 
 from __future__ import annotations

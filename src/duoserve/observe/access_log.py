@@ -1,4 +1,6 @@
-"""The access log: --access-log-format compiled once, one record per request with its named
+"""The access log: --access-log-format compiled once, one record per request.
+
+The access log: --access-log-format compiled once, one record per request with its named
 fields (also attached to the record for JSON lines and dictConfig formatters)."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The duoserve loggers (duoserve.error, duoserve.access), their text and JSON-lines formats,
+"""The duoserve loggers, their text and JSON-lines formats, and --log-config files.
+
+The duoserve loggers (duoserve.error, duoserve.access), their text and JSON-lines formats,
 and --log-config files (dictConfig as JSON or TOML, fileConfig as INI)."""
 
 from __future__ import annotations

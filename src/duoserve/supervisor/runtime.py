@@ -1,4 +1,6 @@
-"""Runs the policy against real processes: starts workers (fork, or a fresh interpreter),
+"""The supervisor's I/O: the policy run against real processes, pipes and signals.
+
+Runs the policy against real processes: starts workers (fork, or a fresh interpreter),
 turns signals, pipe messages and child exits into events, and executes the actions."""
 
 from __future__ import annotations

@@ -1,45 +1,27 @@
-"""The ASGI websocket session over wsproto: messages, size limits, pings, close handshake."""
+"""The ASGI websocket session: one upgrade served, the app's receive and send, pings, shutdown."""
 
 from __future__ import annotations
 
 import contextlib
-import enum
-from typing import Any, cast
+from typing import Any
 
 import anyio
-import anyio.abc
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import Ping
 
 from ..asgi.context import ServerContext
 from ..asgi.scope import websocket_scope
 from ..errors import ClientDisconnected
 from ..http1.codec import H1Codec
 from ..http1.events import RequestHead
-from ..net.streams import hooks_data, writes
-from ..net.transports import LeanStream
-from ..net.wakeup import Wakeup
-from ..types import ConnInfo, Headers
+from ..types import ConnInfo
 from ..types import Message as ASGIMessage
-from .frames import BINARY, LARGEST, TEXT, data_frame, frame_at, still_fragmented, unmask
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
-from .inbox import Inbox
-from .messages import MessageTooBig, Reassembler, allowed, close_code, data_event, response_headers
-from .writer_lock import WriterLock
+from .messages import close_code, data_event, response_headers
+from .reading import SessionReader
+from .state import ABNORMAL, GOING_AWAY, READ_SIZE, STREAM_ERRORS, Phase
 
-_READ_SIZE = 64 * 1024
 _LINGER_BYTES = 1024 * 1024
-_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-ABNORMAL = 1006  # RFC 6455 §7.1.5: closed without a close frame
-GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down (shutdown)
-
-
-class Phase(enum.Enum):
-    HANDSHAKE = "handshake"  # waiting for the app's accept, close or HTTP response
-    RESPONSE = "response"  # the app's HTTP (denial) response is being sent
-    OPEN = "open"
-    CLOSING = "closing"  # our close frame is out; waiting for the peer's
-    CLOSED = "closed"
 
 
 async def serve_websocket(
@@ -70,53 +52,14 @@ async def serve_websocket(
     return session.status
 
 
-class WebSocketSession:
+class WebSocketSession(SessionReader):
     """One WebSocket for one app call. The app task writes through send(); a reader task
     parses frames into a bounded inbox (when it is full the socket is not read: that is
     the back-pressure), a keep-alive task pings, and a watcher reacts to shutdown. Every
-    wait is bounded: writes by timeout_io, the close handshake by ws_close_timeout."""
+    wait is bounded: writes by timeout_io, the close handshake by ws_close_timeout.
 
-    def __init__(self, stream: anyio.abc.ByteStream, codec: H1Codec, ctx: ServerContext) -> None:
-        self._stream = stream
-        self.status = 0  # the handshake's answer once sent: 101, or a refusal's status
-        self._writes = writes(stream)
-        self._codec = codec
-        self._ctx = ctx
-        self._config = ctx.config
-        self._phase = Phase.HANDSHAKE
-        self._offer: Offer | None = None
-        self._ws: Connection | None = None
-        # One writer at a time, frames leave in wsproto's order; uncontended, taking it
-        # does not yield to the event loop.
-        self._lock = WriterLock()
-        self._inbox = Inbox(ctx.config.ws_max_queue)
-        self._connect_sent = False
-        self._disconnect: tuple[int, str] | None = None  # set once the connection is over
-        self._disconnect_sent = False
-        self._accepted = anyio.Event()
-        self._services = anyio.CancelScope()  # reader, keep-alive, shutdown watcher
-        self._read_scope = anyio.CancelScope()  # gets a deadline when our close frame leaves
-        self._delivery: anyio.CancelScope | None = None  # the reader, waiting for inbox room
-        self._eof = False
-        self._pong: anyio.Event | None = None
-        self._reassembler = Reassembler(ctx.config.ws_max_size)
-        # The lean read path (set_data_hook): events the read callback left to the reader
-        # task, and the reader's wake-up while it waits for them.
-        self._hooked = hooks_data(stream)
-        self._stash: list[Event] = []
-        self._work: Wakeup | None = None
-        self._hook_on = False
-        # With no extension, plain frames skip wsproto (frames.py): received in the read
-        # callback (`_pending` holds a frame not complete yet: a header, or at most one
-        # LARGEST frame), and sent from send(). `_fragmented`: wsproto is inside a
-        # fragmented message, so every frame goes to it until the message ends. `_owed`:
-        # the bytes of a longer frame that are still to come, for wsproto as they arrive.
-        self._plain_in = False
-        self._plain_out = False
-        self._pending = b""
-        self._owed = 0
-        self._fragmented = False
-        self._plain_size = min(ctx.config.ws_max_size, LARGEST)
+    One class built in layers, a module each: SessionState (state.py) <- SessionWriter
+    (writing.py) <- SessionReader (reading.py) <- this, the lifecycle and the app's side."""
 
     # -- lifecycle ---------------------------------------------------------------------
     async def refuse(self, denial: Denial) -> None:
@@ -183,22 +126,13 @@ class WebSocketSession:
         stream = self._stream
         with anyio.move_on_after(self._config.ws_close_timeout):
             ignored = (anyio.EndOfStream, anyio.BusyResourceError, NotImplementedError)
-            with contextlib.suppress(*ignored, *_STREAM_ERRORS):
+            with contextlib.suppress(*ignored, *STREAM_ERRORS):
                 await stream.send_eof()
                 budget = _LINGER_BYTES
                 while budget > 0:
-                    budget -= len(await stream.receive(_READ_SIZE))
-        with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
+                    budget -= len(await stream.receive(READ_SIZE))
+        with anyio.CancelScope(shield=True), contextlib.suppress(*STREAM_ERRORS):
             await stream.aclose()
-
-    def _conclude(self, code: int, reason: str) -> None:
-        """The connection is over: record what the app will see, wake its receive(), stop
-        the background tasks. Only the first call decides the code."""
-        if self._disconnect is None:
-            self._disconnect = (code, reason)
-        self._phase = Phase.CLOSED
-        self._inbox.close()
-        self._services.cancel()
 
     # -- the app's side --------------------------------------------------------------------
     async def receive(self) -> ASGIMessage:
@@ -299,341 +233,7 @@ class WebSocketSession:
             self.status = 101
             await self._write(data)
 
-    # -- writing ------------------------------------------------------------------------------
-    async def _respond(self, status: int, headers: Headers, body: bytes) -> None:
-        """A complete plain HTTP response (the handshake did not happen)."""
-        codec = self._codec
-        codec.keep_alive = False
-        self.status = status
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", b"%d" % len(body)),
-            *headers,
-        ]
-        data = codec.send_response(status, headers, self._ctx.defaults)
-        await self._locked_write(data + codec.send_body(body) + codec.send_end())
-
-    async def _send_event(self, event: Event) -> bool:
-        """Frame and write one event; False when the connection's state no longer allows it."""
-        async with self._lock:
-            data = self._frame(event)
-            if data is None:
-                return False
-            await self._write(data)
-            return True
-
-    def _plain_frame(self, message: ASGIMessage) -> bytes | None:
-        """_frame() for a websocket.send message on a connection with no extension,
-        without a wsproto event."""
-        text = message.get("text")
-        data = message.get("bytes")
-        if (text is None) == (data is None):
-            raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
-        ws = self._ws
-        if ws is None or self._disconnect is not None or ws.state is not ConnectionState.OPEN:
-            return None
-        if data is None:
-            return data_frame(TEXT, str(text).encode("utf-8"))
-        return data_frame(BINARY, bytes(data))
-
-    def _frame(self, event: Event) -> bytes | None:
-        """The bytes of `event` (with the lock held); None when the connection's state no
-        longer allows sending it."""
-        ws = self._ws
-        if ws is None or self._disconnect is not None or not allowed(event, ws.state):
-            return None
-        return ws.send(event)
-
-    async def _locked_write(self, data: bytes) -> None:
-        async with self._lock:
-            await self._write(data)
-
-    async def _write(self, data: bytes) -> None:
-        """Write with the lock held. Any failure, or being cancelled halfway through a frame,
-        leaves the stream unusable, so the connection is concluded."""
-        if self._push(data):
-            await self._drain()
-
-    def _push(self, data: bytes) -> bool:
-        """Hand bytes over without waiting (the lock held); True when _drain() must follow."""
-        try:
-            return self._writes.push(data)
-        except BaseException as exc:
-            raise self._write_failed(exc) from None
-
-    async def _drain(self) -> None:
-        """The client takes what was pushed within timeout_io (the lock held)."""
-        try:
-            await self._writes.drain(self._config.timeout_io)
-        except BaseException as exc:
-            raise self._write_failed(exc) from None
-
-    def _write_failed(self, exc: BaseException) -> BaseException:
-        """A failed write concludes the connection; what to raise instead of `exc` (a
-        ClientDisconnected for the stream's own errors, else `exc` itself)."""
-        self._conclude(ABNORMAL, "")
-        if isinstance(exc, TimeoutError):
-            return ClientDisconnected("the client stopped reading")
-        if isinstance(exc, _STREAM_ERRORS):
-            return ClientDisconnected("the client has disconnected")
-        return exc
-
-    async def _start_close(self, code: int, reason: str) -> None:
-        """Begin the close handshake; the reader waits for the peer's close frame until
-        ws_close_timeout, discarding any data that still arrives."""
-        if self._phase is not Phase.OPEN:
-            return
-        self._phase = Phase.CLOSING
-        self._read_scope.deadline = anyio.current_time() + self._config.ws_close_timeout
-        if self._delivery is not None:
-            self._delivery.cancel()
-        self._reassembler.reset()
-        with contextlib.suppress(ClientDisconnected):
-            await self._send_event(CloseConnection(code, reason))
-
-    async def _fail(self, code: int, reason: str, *, report: int) -> None:
-        """RFC 6455 §7.1.7: send a close frame if we still may, and drop the connection
-        without waiting for an answer."""
-        with contextlib.suppress(ClientDisconnected):
-            await self._send_event(CloseConnection(code, reason))
-        self._conclude(report, reason)
-
     # -- background tasks -------------------------------------------------------------------
-    async def _read_loop(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        try:
-            with self._read_scope:
-                while True:
-                    stash = self._stash
-                    if stash:
-                        self._stash = []
-                        for event in stash:
-                            await self._on_event(event)
-                            if self._phase is Phase.CLOSED:
-                                return
-                    for event in ws.events():
-                        await self._on_event(event)
-                        if self._phase is Phase.CLOSED:
-                            return
-                    if self._hooked and self._phase is Phase.OPEN and not self._eof:
-                        await self._hooked_wait()
-                        continue
-                    if self._plain_in:  # read without the hook from now on: all to wsproto
-                        self._to_wsproto()
-                        continue
-                    data = await self._recv()
-                    self._eof = not data
-                    ws.receive_data(data or None)  # None: wsproto reports 1006
-        except ClientDisconnected:
-            return
-        # The read deadline passed: the peer never answered our close frame.
-        self._conclude(ABNORMAL, "close handshake timed out")
-
-    async def _hooked_wait(self) -> None:
-        """Wait while the read callback (_on_bytes) parses frames and queues whole
-        messages for the app by itself; it wakes this task for anything else."""
-        self._work = work = Wakeup()
-        stream = cast(LeanStream, self._stream)
-        self._hook_on = True
-        stream.set_data_hook(self._on_bytes)  # what is buffered comes first
-        if self._hook_on and self._pending:  # and complete frames left from the last time
-            pending, self._pending = self._pending, b""
-            self._take_frames(pending)
-        try:
-            await work.wait()
-        finally:
-            self._hook_on = False
-            stream.set_data_hook(None)
-            self._work = None
-
-    def _on_bytes(self, data: bytes) -> None:
-        """In the event loop's read callback: parse frames and hand whole messages to the
-        inbox while it has room. The first event that needs more (a fragment, a control
-        frame, a full inbox, the end of the input) is left for the reader task, which is
-        woken; the hook is unset meanwhile, so what follows is buffered and bounded."""
-        ws = self._ws
-        assert ws is not None
-        if not data:
-            self._eof = True
-            if self._pending:
-                self._to_wsproto()
-            ws.receive_data(None)  # wsproto reports 1006
-            self._take_events(eof=True)
-        elif self._plain_in:
-            if self._owed:
-                owed = self._owed
-                ws.receive_data(data[:owed])
-                self._owed = max(0, owed - len(data))
-                data = data[owed:]
-                if not self._take_events():
-                    self._pending = data
-                    return
-                if not data:
-                    return
-            elif self._pending:
-                data = self._pending + data
-                self._pending = b""
-            self._take_frames(data)
-        else:
-            ws.receive_data(data)
-            self._take_events()
-
-    def _take_frames(self, data: bytes) -> None:
-        """_on_bytes() with no extension: a plain frame (frames.py) becomes a message here;
-        any other frame goes to wsproto whole, and its events are taken as _take_events()
-        takes them. A frame not complete yet waits in `_pending`, up to one of LARGEST; a
-        longer one goes to wsproto as it arrives (`_owed`), and the next frame is ours."""
-        ws = self._ws
-        assert ws is not None
-        inbox = self._inbox
-        plain_size = self._plain_size
-        pos = 0
-        size = len(data)
-        while pos < size:
-            frame = frame_at(data, pos, plain_size)
-            if frame is None or frame.end > size:
-                if frame is not None and frame.end - pos > LARGEST + 14:
-                    self._fragmented = still_fragmented(frame.first, self._fragmented)
-                    ws.receive_data(data[pos:])
-                    self._owed = frame.end - size
-                    self._take_events()
-                else:
-                    self._pending = data[pos:]
-                return
-            first, plain, start, end = frame
-            if plain and not self._fragmented and self._phase is Phase.OPEN:
-                payload = unmask(data, start, end)
-                text: str | None = None
-                if first == BINARY:
-                    message: ASGIMessage = {
-                        "type": "websocket.receive",
-                        "bytes": payload,
-                        "text": None,
-                    }
-                else:
-                    try:
-                        text = payload.decode("utf-8")
-                    except UnicodeDecodeError:
-                        message = {}  # wsproto fails the connection with 1007
-                    else:
-                        message = {"type": "websocket.receive", "bytes": None, "text": text}
-                if message:
-                    pos = end
-                    if not inbox.closed and inbox.put_nowait(message):
-                        continue
-                    # The reader task waits for room to deliver it.
-                    event = BytesMessage(payload) if text is None else TextMessage(text)
-                    self._stash.append(event)
-                    self._pending = data[pos:]
-                    self._stop_hook()
-                    return
-            self._fragmented = still_fragmented(first, self._fragmented)
-            ws.receive_data(data[pos:end])
-            pos = end
-            if not self._take_events():
-                self._pending = data[pos:]
-                return
-
-    def _take_events(self, eof: bool = False) -> bool:
-        """Hand wsproto's whole messages to the inbox while it has room; True when all
-        were taken (and it is not the end of the input). Otherwise the event that needs
-        more is stashed for the reader task, which is woken (_stop_hook)."""
-        ws = self._ws
-        assert ws is not None
-        inbox = self._inbox
-        whole = self._reassembler.whole
-        for event in ws.events():
-            kind = type(event)
-            if (kind is BytesMessage or kind is TextMessage) and self._phase is Phase.OPEN:
-                message = whole(event)  # type: ignore[arg-type]
-                if message is not None and not inbox.closed and inbox.put_nowait(message):
-                    continue
-            self._stash.append(event)
-            break
-        else:
-            if not eof:
-                return True
-        self._stop_hook()
-        return False
-
-    def _stop_hook(self) -> None:
-        """Reading in the callback stops: the reader task takes over (woken)."""
-        self._hook_on = False
-        cast(LeanStream, self._stream).set_data_hook(None)
-        if self._work is not None:
-            self._work.set()
-
-    def _to_wsproto(self) -> None:
-        """What waits in `_pending` goes to wsproto, and so does all input from now on
-        (wsproto may now hold part of a frame)."""
-        ws = self._ws
-        assert ws is not None
-        self._plain_in = False
-        pending, self._pending = self._pending, b""
-        if pending:
-            ws.receive_data(pending)
-
-    async def _recv(self) -> bytes:
-        try:
-            return await self._stream.receive(_READ_SIZE)
-        except (anyio.EndOfStream, *_STREAM_ERRORS):
-            return b""
-
-    async def _on_event(self, event: Event) -> None:
-        if isinstance(event, (TextMessage, BytesMessage)):
-            await self._on_data(event)
-        elif isinstance(event, Ping):
-            await self._send_event(event.response())
-        elif isinstance(event, Pong):
-            if self._pong is not None:
-                self._pong.set()
-        elif isinstance(event, CloseConnection):
-            await self._on_close(event)
-
-    async def _on_close(self, event: CloseConnection) -> None:
-        ws = self._ws
-        assert ws is not None
-        reason = event.reason or ""
-        if self._eof:
-            self._conclude(ABNORMAL, "")
-        elif ws.state is ConnectionState.REMOTE_CLOSING:  # the peer starts the handshake
-            self._phase = Phase.CLOSING
-            await self._send_event(event.response())
-            self._conclude(event.code, reason)
-        elif ws.state is ConnectionState.CLOSED:  # the peer answers our close frame
-            self._conclude(event.code, reason)
-        else:  # wsproto could not parse the input: 1002, 1007, or 1009 from deflate
-            await self._fail(event.code, reason, report=event.code)
-
-    async def _on_data(self, event: Message[Any]) -> None:
-        if self._phase is not Phase.OPEN:
-            return  # closing: no more messages for the app
-        try:
-            message = self._reassembler.feed(event)
-        except MessageTooBig:
-            # Fail rather than close: the client may be inside a huge frame and could not
-            # answer with a close frame before finishing it.
-            await self._fail(1009, "message too big", report=1009)
-            return
-        if message is not None:
-            await self._deliver(message)
-
-    async def _deliver(self, message: ASGIMessage) -> None:
-        try:
-            if self._inbox.put_nowait(message):
-                return
-        except anyio.ClosedResourceError:
-            return
-        with anyio.CancelScope() as scope:
-            self._delivery = scope  # cancelled when we start closing: the app may not read
-            try:
-                await self._inbox.put(message)
-            except anyio.ClosedResourceError:
-                pass
-            finally:
-                self._delivery = None
-
     async def _keepalive(self) -> None:
         """Ping every ws_ping_interval; a peer that does not answer within ws_ping_timeout
         is dead. While the inbox is full we are not reading, so a missing pong proves

@@ -1,4 +1,6 @@
-"""WSGIAdapter: serves a PEP 3333 app as an ASGI app, running it in worker threads with
+"""WSGIAdapter: a PEP 3333 app served as an ASGI app, in threads, bodies streamed both ways.
+
+WSGIAdapter: serves a PEP 3333 app as an ASGI app, running it in worker threads with
 the request and response bodies streamed both ways under back-pressure."""
 
 from __future__ import annotations

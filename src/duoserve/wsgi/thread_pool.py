@@ -1,4 +1,6 @@
-"""Blocking calls in a bounded pool of threads, which call back into the event loop through
+"""The bounded pool of WSGI threads, their calls into the event loop run by the waiting task.
+
+Blocking calls in a bounded pool of threads, which call back into the event loop through
 the very task that waits for them.
 
 A WSGI request crosses between its app thread and the event loop for every body read and

@@ -21,7 +21,7 @@ from duoserve.app.loading import LoadedApp, load_app
 from duoserve.errors import AppLoadError
 from duoserve.types import Message, Receive, Scope, Send
 
-REPO_ROOT = str(Path(__file__).resolve().parents[2])
+REPO_ROOT = str(Path(__file__).resolve().parents[3])
 BACKENDS = ["asyncio", "trio"]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from duoserve.config.settings import fields
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gen_settings_doc.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "gen_settings_doc.py"
 
 
 def load_generator():  # type: ignore[no-untyped-def]

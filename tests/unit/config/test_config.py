@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from duoserve.config.declare import flag_name
 from duoserve.config.registry import env_name
-from duoserve.config.settings import Config, fields, flag_name
+from duoserve.config.settings import Config, fields
 from duoserve.config.sources import from_sources, parse_value
 from duoserve.errors import ConfigError
 
