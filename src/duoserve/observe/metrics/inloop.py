@@ -1,4 +1,6 @@
-"""--single-process metrics: the process's own slot, served from its own event loop (an
+"""--single-process metrics: the process's own slot, served from its own event loop.
+
+--single-process metrics: the process's own slot, served from its own event loop (an
 anyio listener beside the app's) and flushed to StatsD from a task there."""
 
 from __future__ import annotations

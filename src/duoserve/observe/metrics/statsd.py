@@ -1,4 +1,6 @@
-"""StatsD (and DogStatsD) output: what changed since the last flush as counters, the
+"""StatsD (and DogStatsD) output: counters and gauges in UDP datagrams, never blocking.
+
+StatsD (and DogStatsD) output: what changed since the last flush as counters, the
 gauges as they are, in UDP datagrams sent without blocking and dropped when they cannot go."""
 
 from __future__ import annotations
