@@ -1,7 +1,7 @@
 """The `duoserve` command: argparse generated from the Config fields, and the entry point.
 
-The `duoserve` command: an argparse parser generated from the Config fields, and the
-entry point that turns a newcomer's mistakes into one clear line."""
+An argparse parser generated from the Config fields, and the entry point that turns a
+newcomer's mistakes into one clear line."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Mixed serving: one ASGI app routing prefixes, WebSockets and lifespan to several apps.
 
-Mixed serving: one ASGI app that routes path prefixes, WebSockets and lifespan to
-several apps of either interface (--mount, --ws-app)."""
+One ASGI app that routes path prefixes, WebSockets and lifespan to several apps of either
+interface (--mount, --ws-app)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """An accepted connection before HTTP: PROXY header, TLS handshake, per-address limit.
 
-An accepted connection before HTTP: the PROXY protocol header, the TLS handshake and the
-per-address connection limit, in that order, all inside the connection's own task."""
+The PROXY protocol header, the TLS handshake and the per-address connection limit, in that
+order, all inside the connection's own task."""
 
 from __future__ import annotations
 

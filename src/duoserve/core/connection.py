@@ -1,7 +1,7 @@
 """The connection core: the request loop, timeouts, the one writer, the upgrade switch.
 
-The connection core: read loop → codec → HTTP cycle or WebSocket session, one writer,
-timeouts for idle, slow-header and stalled clients."""
+Read loop → codec → HTTP cycle or WebSocket session, one writer, timeouts for idle, slow-
+header and stalled clients."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One worker's server: listeners, the accept loop, lifespan, graceful drain.
 
-One worker's server: listeners, the accept loop with its connection limit, lifespan, and
-graceful drain on shutdown."""
+Listeners, the accept loop with its connection limit, lifespan, and graceful drain on
+shutdown."""
 
 from __future__ import annotations
 

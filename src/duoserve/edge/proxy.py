@@ -1,7 +1,7 @@
 """Pure trusted-proxy resolution: the client as told by the headers of proxies we trust.
 
-Pure trusted-proxy resolution: the client's address, scheme, host and prefix as told by
-Forwarded or X-Forwarded-* headers from proxies we trust, and from no one else."""
+The client's address, scheme, host and prefix as told by Forwarded or X-Forwarded-* headers
+from proxies we trust, and from no one else."""
 
 from __future__ import annotations
 

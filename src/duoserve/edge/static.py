@@ -1,7 +1,7 @@
 """StaticFiles: the --static mounts, an ASGI app in front of the served app.
 
-StaticFiles: the --static mounts served by the core in front of the app (ASGI or WSGI),
-files streamed with http.response.zerocopysend, opened and checked off the event loop."""
+The --static mounts served by the core in front of the app (ASGI or WSGI), files streamed
+with http.response.zerocopysend, opened and checked off the event loop."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Pure HTTP rules for serving files: paths, content types, validators, conditions, ranges.
 
-Pure HTTP rules for serving files: URL-to-path mapping, content types, validators,
-conditional requests (RFC 9110 §13) and byte ranges (RFC 9110 §14)."""
+URL-to-path mapping, content types, validators, conditional requests (RFC 9110 §13) and byte
+ranges (RFC 9110 §14)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Pure HTTP/1.1 response rules every codec shares: status lines, headers, body framing.
 
-Pure HTTP/1.1 response rules shared by every codec: status lines, header checks, default
-headers, body framing (Content-Length, chunked, close-delimited) and error responses."""
+Header checks and defaults, body framing (Content-Length, chunked, close-delimited) and
+error responses included."""
 
 from __future__ import annotations
 

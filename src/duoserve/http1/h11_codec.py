@@ -1,7 +1,7 @@
 """H1Codec over h11: our head pre-scan and RFC 9112 checks first, h11 for the parsing.
 
-H1Codec over h11: a head pre-scan enforcing our limits and RFC 9112 rules where h11 is lax,
-h11 for parsing, and the shared ResponseWriter for the way out."""
+A head pre-scan enforcing our limits and RFC 9112 rules where h11 is lax, h11 for parsing,
+and the shared ResponseWriter for the way out."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Request-head rules every codec shares: the limit pre-scan and the semantic checks.
 
-Request-head rules every codec shares: the pre-scan enforcing our size limits and the
-HTTP version, and the semantic checks that turn parsed fields into a RequestHead."""
+The pre-scan enforcing our size limits and the HTTP version, and the semantic checks that
+turn parsed fields into a RequestHead."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """H1Codec over httptools: the common request parsed fast, anything unusual handed to h11.
 
-H1Codec over httptools: llhttp parses the common request fast; anything it refuses or
-that is unusual (chunked or upgrade requests, odd spacing) goes to the h11 codec for that
-request, so both codecs give the same answer to every input."""
+Llhttp parses the common request fast; anything it refuses or that is unusual (chunked or
+upgrade requests, odd spacing) goes to the h11 codec for that request, so both codecs give
+the same answer to every input."""
 
 from __future__ import annotations
 

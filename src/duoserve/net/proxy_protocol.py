@@ -1,7 +1,7 @@
 """The HAProxy PROXY protocol (v1, v2): the header that says whose connection it is.
 
-The HAProxy PROXY protocol (v1 text, v2 binary): the header a load balancer sends at the
-start of a connection to say whose connection it is. Parsing is pure; reading is bounded."""
+A load balancer sends it at the start of a connection, in text (v1) or binary (v2).
+Parsing is pure; reading is bounded."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Bind listening sockets once, before serving, and describe them for the logs.
 
-Bind listening sockets once, before serving (so worker processes can inherit them), and
-describe them for logs. Bind failures become one-line StartupErrors."""
+Once, so worker processes can inherit them; bind failures become one-line StartupErrors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The access log: --access-log-format compiled once, one record per request.
 
-The access log: --access-log-format compiled once, one record per request with its named
-fields (also attached to the record for JSON lines and dictConfig formatters)."""
+--access-log-format compiled once, one record per request with its named fields (also
+attached to the record for JSON lines and dictConfig formatters)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Multi-process mode: the sockets bound once, and worker processes kept serving them.
 
-Multi-process mode: the main process binds the sockets once and keeps worker processes
-serving them (respawn, watchdog, recycling, zero-downtime reload)."""
+The main process binds the sockets once and keeps worker processes serving them (respawn,
+watchdog, recycling, zero-downtime reload)."""
 
 from __future__ import annotations
 

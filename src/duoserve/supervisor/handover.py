@@ -1,7 +1,7 @@
 """SIGHUP in single-process mode: a worker with fresh code takes over from this server.
 
-SIGHUP in single-process mode: boot a worker with fresh code beside this process's
-server, and once it serves, drain this server and become the worker's supervisor."""
+Boot a worker with fresh code beside this process's server, and once it serves, drain this
+server and become the worker's supervisor."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A worker process: the app loaded, the inherited sockets served, heartbeats sent.
 
-A worker process: reset signals, load the app, serve the inherited sockets, and report
-readiness and heartbeats to the supervisor over a pipe."""
+Reset signals, load the app, serve the inherited sockets, and report readiness and
+heartbeats to the supervisor over a pipe."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The common WebSocket frames read and written without wsproto (no extension).
 
-The common WebSocket frames without wsproto: whole, masked, small text and binary frames
-from a client, and unfragmented data frames to it, for a connection with no extension.
+Whole, masked, small text and binary frames from a client, and unfragmented data frames
+to it, for a connection with no extension.
 
 Everything else (control frames, fragments, reserved bits or opcodes, unmasked or
 over-long frames, invalid UTF-8) is left to wsproto, which the session hands such frames

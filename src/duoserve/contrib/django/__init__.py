@@ -1,4 +1,4 @@
 """duoserve for Django: `manage.py runserver` served by duoserve.
 
-duoserve for Django: put "duoserve.contrib.django" in INSTALLED_APPS (before
-django.contrib.staticfiles) and `manage.py runserver` serves the project on duoserve."""
+Put "duoserve.contrib.django" in INSTALLED_APPS (before django.contrib.staticfiles) and
+`manage.py runserver` serves the project on duoserve."""

@@ -1,7 +1,7 @@
 """The WSGI apps runserver serves: the project's, optionally behind Django's static files.
 
-The WSGI apps runserver serves: the project's WSGI_APPLICATION, optionally behind
-Django's static files handler (files from the finders, as Django's own runserver does)."""
+The project's WSGI_APPLICATION, optionally behind Django's static files handler (files from
+the finders, as Django's own runserver does)."""
 
 from __future__ import annotations
 

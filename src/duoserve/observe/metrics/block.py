@@ -1,7 +1,7 @@
 """One worker's slot of metrics in shared memory (memfd) the supervisor can read.
 
-One worker's slot of metrics in memory the supervisor can read: a file descriptor
-(memfd, else an unlinked temporary file) mapped shared, seen as float64 values."""
+A file descriptor (memfd, else an unlinked temporary file) mapped shared, seen as float64
+values."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The metrics listener's HTTP, pure: /metrics, /healthz and /readyz, request to response.
 
-The metrics listener's HTTP, pure: a request head in, a whole response out (/metrics,
-/healthz, /readyz; every response closes the connection)."""
+A request head in, a whole response out (/metrics, /healthz, /readyz; every response closes
+the connection)."""
 
 from __future__ import annotations
 

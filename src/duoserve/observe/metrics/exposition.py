@@ -1,7 +1,6 @@
 """The Prometheus text exposition format (0.0.4) of a Snapshot and a Lifecycle.
 
-The Prometheus text exposition format (version 0.0.4) of a Snapshot and a Lifecycle,
-written directly: no client library needed."""
+Written directly: no client library needed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """--single-process metrics: the process's own slot, served from its own event loop.
 
---single-process metrics: the process's own slot, served from its own event loop (an
-anyio listener beside the app's) and flushed to StatsD from a task there."""
+The process's own slot, served from its own event loop (an anyio listener beside the app's)
+and flushed to StatsD from a task there."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The fixed table of one worker's metrics: what each float in its shared slot means.
 
-The fixed table of one worker's metrics: what each float in its shared-memory slot
-means. Pure data, shared by the workers (which write it) and the supervisor (which reads)."""
+What each float in its shared-memory slot means. Pure data, shared by the workers (which
+write it) and the supervisor (which reads)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The metrics listener's socket: --metrics-bind checked and bound once, before the workers.
 
-The metrics listener's socket: --metrics-bind checked (a TCP address, never one the app
-is bound to) and bound once, before any worker starts."""
+--metrics-bind checked (a TCP address, never one the app is bound to) and bound once, before
+any worker starts."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The metrics listener inside the supervisor's select() loop: no thread, bounded clients.
 
-The metrics listener inside the supervisor's select() loop: non-blocking accept, read
-and write, a deadline per client, never a thread (the supervisor forks)."""
+Non-blocking accept, read and write, a deadline per client, never a thread (the supervisor
+forks)."""
 
 from __future__ import annotations
 

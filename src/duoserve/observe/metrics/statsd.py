@@ -1,7 +1,7 @@
 """StatsD (and DogStatsD) output: counters and gauges in UDP datagrams, never blocking.
 
-StatsD (and DogStatsD) output: what changed since the last flush as counters, the
-gauges as they are, in UDP datagrams sent without blocking and dropped when they cannot go."""
+What changed since the last flush as counters, the gauges as they are, in UDP datagrams sent
+without blocking and dropped when they cannot go."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The metrics of a supervisor and its workers: slots folded, served and flushed.
 
-The metrics of a supervisor and its workers: a slot per worker, folded in when the
-worker exits, served by the select-loop listener and flushed to StatsD on a timer."""
+A slot per worker, folded in when the worker exits, served by the select-loop listener and
+flushed to StatsD on a timer."""
 
 from __future__ import annotations
 

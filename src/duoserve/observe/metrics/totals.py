@@ -1,7 +1,7 @@
 """The supervisor's sum over workers: live slots plus what exited workers had counted.
 
-The supervisor's sum over workers: the live slots, plus what exited workers had
-counted (folded in before their slot is dropped, so no counter ever goes backwards)."""
+The live slots, plus what exited workers had counted (folded in before their slot is
+dropped, so no counter ever goes backwards)."""
 
 from __future__ import annotations
 

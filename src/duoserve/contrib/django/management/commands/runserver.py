@@ -1,8 +1,8 @@
 """`manage.py runserver` on duoserve: the production core for a Django project in development.
 
-`manage.py runserver` on duoserve: the same core as in production, WSGI for HTTP (on
-threads, static files from the finders in DEBUG), the project's ASGI_APPLICATION for
-WebSockets and lifespan, and duoserve's --reload instead of Django's autoreloader."""
+The same core as in production, WSGI for HTTP (on threads, static files from the finders in
+DEBUG), the project's ASGI_APPLICATION for WebSockets and lifespan, and duoserve's --reload
+instead of Django's autoreloader."""
 
 from __future__ import annotations
 
