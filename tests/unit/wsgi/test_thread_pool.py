@@ -197,12 +197,18 @@ async def _set_later(event: anyio.Event, seconds: float) -> None:
 
 async def test_a_queued_call_cancelled_before_it_starts_never_runs() -> None:
     pool = ThreadPool(1, "test")
-    release = threading.Event()
+    release, busy = threading.Event(), threading.Event()
     ran: list[str] = []
 
+    def block() -> None:
+        busy.set()
+        release.wait()
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(pool.run, release.wait)
-        await anyio.sleep(0.05)
+        tg.start_soon(pool.run, block)
+        with anyio.fail_after(5):
+            while not busy.is_set():  # the only thread is taken: the next call queues
+                await anyio.sleep(0.001)
         with anyio.move_on_after(0.05):
             await pool.run(ran.append, "queued")
         release.set()
