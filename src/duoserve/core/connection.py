@@ -94,6 +94,8 @@ class HTTPConnection:
         featureless = not (config.limit_concurrency or config.request_id or ctx.access is not None)
         plain = featureless and ctx.metrics is None
         metered = ctx.metrics.request_path() if featureless and ctx.metrics else None
+        if metered is not None:  # as locals: a NamedTuple's attribute read is not free
+            begun, clock, note = metered
         app = ctx.app
         state = ctx.lifespan_state
         next_head = self.next_head
@@ -157,8 +159,8 @@ class HTTPConnection:
                 # The same with metrics on: each request counted and noted, no other feature
                 # (the recorder's C callables, no Python call of its own).
                 cycle = HTTPCycle(self, event)
-                metered.begun()
-                start = metered.clock()
+                begun()
+                start = clock()
                 try:
                     await app(http_scope(event, info, config, state), cycle.receive, cycle.send)
                 except Exception as exc:
@@ -168,9 +170,9 @@ class HTTPConnection:
                         cycle.finished() if cycle.response_complete else await cycle.unfinished()
                     )
                 finally:
-                    metered.note(
+                    note(
                         (
-                            metered.clock() - start,
+                            clock() - start,
                             cycle.status,
                             cycle.body_bytes,
                             event.content_length,

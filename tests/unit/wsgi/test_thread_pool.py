@@ -206,9 +206,8 @@ async def test_a_queued_call_cancelled_before_it_starts_never_runs() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(pool.run, block)
-        with anyio.fail_after(5):
-            while not busy.is_set():  # the only thread is taken: the next call queues
-                await anyio.sleep(0.001)
+        # Once the pool's only thread is taken, the next call queues.
+        assert await anyio.to_thread.run_sync(busy.wait, 5)
         with anyio.move_on_after(0.05):
             await pool.run(ran.append, "queued")
         release.set()

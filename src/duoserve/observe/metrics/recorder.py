@@ -146,7 +146,7 @@ class Recorder:
 
     def fold(self, most: int | None = None) -> bool:
         """Add the noted requests (the first `most` of them) to the slot, in loops that
-        run in C (slices, sorted, Counter; about 0.15 µs a request); True when some are
+        run in C (slices, list.count, sort, Counter; 0.05 to 0.2 µs a request); True when some are
         left."""
         noted = len(self._notes) // _NOTE
         if not noted:
@@ -157,23 +157,31 @@ class Recorder:
         seconds, statuses, sent, lengths, methods = (notes[i::_NOTE] for i in range(_NOTE))
         values = self._values
         rows, other = self._rows, self._other
-        first = methods[0]
-        if methods.count(first) == take:  # one method in the batch, as is usual: no zip
-            row = rows.get(first, other)
-            for status, count in Counter(statuses).items():
-                values[row + _CLASS_OF[status // 100]] += count
+        # The usual batches first, with list.count (pointer compares in C): one method, and
+        # then one status too.
+        method, status = methods[0], statuses[0]
+        if methods.count(method) == take:
+            row = rows.get(method, other)
+            if statuses.count(status) == take:
+                values[row + _CLASS_OF[status // 100]] += take
+            else:
+                for status, count in Counter(statuses).items():
+                    values[row + _CLASS_OF[status // 100]] += count
         else:
             for (method, status), count in Counter(zip(methods, statuses, strict=True)).items():
                 values[rows.get(method, other) + _CLASS_OF[status // 100]] += count
         # Non-cumulative buckets from the sorted durations: bucket i holds those in
         # (BUCKETS[i-1], BUCKETS[i]], the last one those above BUCKETS[-1].
-        seconds.sort()
-        below = 0
-        for bucket, bound in enumerate(BUCKETS):
-            upto = bisect_right(seconds, bound)
-            values[DURATION_BUCKETS + bucket] += upto - below
-            below = upto
-        values[DURATION_BUCKETS + len(BUCKETS)] += take - below
+        if max(seconds) <= BUCKETS[0]:  # all in the first bucket: no sort
+            values[DURATION_BUCKETS] += take
+        else:
+            seconds.sort()
+            below = 0
+            for bucket, bound in enumerate(BUCKETS):
+                upto = bisect_right(seconds, bound)
+                values[DURATION_BUCKETS + bucket] += upto - below
+                below = upto
+            values[DURATION_BUCKETS + len(BUCKETS)] += take - below
         values[DURATION_SUM] += sum(seconds)
         values[DURATION_COUNT] += take
         values[RESPONSE_BODY_BYTES] += sum(sent)
