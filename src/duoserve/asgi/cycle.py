@@ -13,7 +13,6 @@ import anyio.abc
 
 from ..config.settings import Config
 from ..errors import ClientDisconnected, ProtocolError
-from ..http1.codec import H1Codec
 from ..http1.events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from ..http1.framing import ResponseWriter
 from ..http1.headers import Framing, ResponseError
@@ -31,6 +30,19 @@ MAX_TRAILER_FIELDS = 100
 MAX_EARLY_HINTS = 8
 
 
+class RequestSource(Protocol):
+    """Where the cycle reads the request body and sends 1xx responses: the HTTP/1.1 codec,
+    or an HTTP/2 stream (core.h2stream)."""
+
+    @property
+    def keep_alive(self) -> bool: ...
+    @property
+    def buffered(self) -> int: ...
+    def receive_data(self, data: bytes) -> None: ...
+    def next_event(self) -> CodecEvent: ...
+    def send_informational(self, status: int, headers: Headers) -> bytes: ...
+
+
 class Driver(Protocol):
     """What the cycle needs from the connection that drives it (core.HTTPConnection): the
     cycle sits below the connection core and never imports it."""
@@ -38,10 +50,11 @@ class Driver(Protocol):
     stream: anyio.abc.ByteStream
     ctx: ServerContext
     config: Config
-    codec: H1Codec
     peer_gone: bool
     write_failed: bool
 
+    @property
+    def codec(self) -> RequestSource: ...
     @property
     def peer(self) -> str: ...
     async def recv(self) -> bytes: ...
@@ -423,7 +436,7 @@ class HTTPCycle(ResponseWriter):
         """RFC 9110 §10.1.4: trailers only to a client that sent `TE: trailers`."""
         for name, value in self.request.headers:
             if name == b"te" and b"trailers" in value.lower():
-                return self.http_version == "1.1"
+                return self.http_version != "1.0"  # HTTP/1.1 chunked, or HTTP/2
         return False
 
     async def _send_trailers(self, message: Message) -> None:
@@ -462,7 +475,7 @@ class HTTPCycle(ResponseWriter):
         HTTP/1.0 clients, once the response has started, and past MAX_EARLY_HINTS."""
         if (
             self.started
-            or self.http_version != "1.1"
+            or self.http_version == "1.0"
             or self.conn.peer_gone
             or self._early_hints >= MAX_EARLY_HINTS
         ):
