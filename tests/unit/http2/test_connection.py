@@ -321,7 +321,7 @@ def test_graceful_shutdown_lets_streams_finish_and_refuses_new_ones() -> None:
     sent = frames(server.data_to_send())
     goaway = [f for f in sent if isinstance(f, GoAwayFrame)]
     assert goaway[0].last_stream_id == LAST_STREAM_ID and goaway[0].error_code == 0
-    ping = [f for f in sent if isinstance(f, PingFrame)][0]
+    ping = next(f for f in sent if isinstance(f, PingFrame))
     ack = PingFrame(0, flags=["ACK"])
     ack.opaque_data = ping.opaque_data
     server.receive_data(ack.serialize(), now=0.0)
