@@ -74,6 +74,7 @@ class H2Driver:
         self._room.set()
         self._sent = anyio.Event()  # the writer emptied the buffer (for the last GOAWAY)
         self._reading: anyio.CancelScope | None = None
+        self._idle_wait: anyio.CancelScope | None = None  # a read: idle once no stream is busy
         self.dead = False  # the socket failed: nothing more to send
         trusted = ctx.trusted if ctx.config.proxy_headers else None
         self._trusted = trusted if trusted is not None and trusted.trusts(info.client) else None
@@ -168,12 +169,16 @@ class H2Driver:
             while not h2.ended and not self.dead:
                 if self._finished_stopping():
                     return
-                idle = config.timeout_keep_alive if not h2.busy else None
-                with anyio.move_on_after(idle if idle is not None else float("inf")) as wait:
+                with anyio.CancelScope() as wait:
+                    self._idle_wait = wait
+                    if not h2.busy:
+                        wait.deadline = anyio.current_time() + config.timeout_keep_alive
                     try:
                         data = await self.stream.receive(_READ_SIZE)
                     except _STREAM_ERRORS:
                         data = b""
+                    finally:
+                        self._idle_wait = None
                 if wait.cancelled_caught:
                     return  # idle: the final GOAWAY says NO_ERROR
                 if not data:
@@ -286,8 +291,12 @@ class H2Driver:
                 port.abort()
             self.h2.release(port.stream_id)
             self.queue_out()
-            if self._finished_stopping() and self._reading is not None:
-                self._reading.cancel()
+            if not self.h2.busy:
+                if self._finished_stopping() and self._reading is not None:
+                    self._reading.cancel()
+                elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
+                    timeout = self.ctx.config.timeout_keep_alive
+                    self._idle_wait.deadline = anyio.current_time() + timeout
 
 
 def _h1_head(head: ev.RequestHead) -> RequestHead:

@@ -21,6 +21,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 from h2.errors import ErrorCodes
 from h2.stream import StreamClosedBy
 from hpack.exceptions import HPACKError, OversizedHeaderListError
@@ -270,7 +271,9 @@ class H2ServerConnection:
         still open is reset (CANCEL): h2 counts it against the limit as long as it is."""
         stream = self._h2.streams.get(stream_id)
         if stream is not None and not stream.closed:
-            self.reset_stream(stream_id, ErrorCode.CANCEL)
+            # A complete response to a request still being sent: NO_ERROR (RFC 9113 §8.1).
+            done = stream.state_machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
+            self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
         self._h2.busy.discard(stream_id)
         self._trailers.pop(stream_id, None)
 
