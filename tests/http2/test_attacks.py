@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 pytest.importorskip("h2")
-from hpack import Encoder  # noqa: E402
-from hyperframe.frame import (  # noqa: E402
+from hpack import Encoder
+from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
     Frame,
@@ -25,9 +25,9 @@ from hyperframe.frame import (  # noqa: E402
     WindowUpdateFrame,
 )
 
-from duoserve.http2.events import ErrorCode  # noqa: E402
-from duoserve.http2.preface import PREFACE  # noqa: E402
-from tests.conftest import RunningServer, running_server  # noqa: E402
+from duoserve.http2.events import ErrorCode
+from duoserve.http2.preface import PREFACE
+from tests.conftest import RunningServer, running_server
 
 pytestmark = pytest.mark.anyio
 REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"/")]
