@@ -251,3 +251,56 @@ async def test_curl_http2_prior_knowledge(tmp_path: Path) -> None:
             check=False,
         )
     assert result.stdout.decode().startswith("2 POST /curl 5"), result
+
+
+async def test_graceful_goaway_lets_in_flight_streams_finish() -> None:
+    import h2.connection
+    from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+
+    release = anyio.Event()
+    started = anyio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        started.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"finished"})
+
+    def frames_in(data: bytes) -> list[Any]:
+        found = []
+        while len(data) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+            if len(data) < 9 + length:
+                break
+            frame.parse_body(memoryview(data[9 : 9 + length]))
+            found.append(frame)
+            data = data[9 + length :]
+        return found
+
+    async with running_server(slow) as srv:
+        conn = h2.connection.H2Connection()
+        conn.initiate_connection()
+        request = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")]
+        conn.send_headers(1, request, end_stream=True)
+        stream = await srv.connect()
+        await stream.send(conn.data_to_send())
+        data = b""
+        with anyio.fail_after(5):
+            await started.wait()
+            srv.server.shutdown()
+            while not any(isinstance(f, GoAwayFrame) for f in frames_in(data)):
+                data += await stream.receive()
+            release.set()
+            while True:
+                try:
+                    data += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+        await stream.aclose()
+    frames = frames_in(data)
+    goaways = [f for f in frames if isinstance(f, GoAwayFrame)]
+    assert goaways[0].error_code == 0 and goaways[0].last_stream_id == 2**31 - 1
+    assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"finished"
+    assert goaways[-1].last_stream_id == 1 and goaways[-1].error_code == 0
