@@ -304,3 +304,41 @@ async def test_graceful_goaway_lets_in_flight_streams_finish() -> None:
     assert goaways[0].error_code == 0 and goaways[0].last_stream_id == 2**31 - 1
     assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"finished"
     assert goaways[-1].last_stream_id == 1 and goaways[-1].error_code == 0
+
+
+async def test_early_hints_and_pathsend_over_h2(tmp_path: Path) -> None:
+    import h2.connection
+    import h2.events
+
+    payload = tmp_path / "file.bin"
+    payload.write_bytes(b"f" * 300_000)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        assert "http.response.early_hint" in scope["extensions"]
+        await send({"type": "http.response.early_hint", "links": [b"</s.css>; rel=preload"]})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(payload)})
+
+    async with running_server(app) as srv:
+        conn = h2.connection.H2Connection()
+        conn.initiate_connection()
+        request = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")]
+        conn.send_headers(1, request, end_stream=True)
+        stream = await srv.connect()
+        await stream.send(conn.data_to_send())
+        seen: list[Any] = []
+        with anyio.fail_after(5):
+            while not any(isinstance(e, h2.events.StreamEnded) for e in seen):
+                events = conn.receive_data(await stream.receive())
+                for event in events:
+                    if isinstance(event, h2.events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                seen += events
+                await stream.send(conn.data_to_send())
+        await stream.aclose()
+    hints = [e for e in seen if isinstance(e, h2.events.InformationalResponseReceived)]
+    assert hints and (b"link", b"</s.css>; rel=preload") in hints[0].headers
+    body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived))
+    assert body == payload.read_bytes()
