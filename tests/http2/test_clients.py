@@ -15,6 +15,7 @@ import pytest
 import trustme
 
 from tests.conftest import running_server
+from tests.connection.test_access_log import Collect, access, echo_id  # noqa: F401
 
 pytest.importorskip("h2")
 pytestmark = pytest.mark.anyio
@@ -342,3 +343,15 @@ async def test_early_hints_and_pathsend_over_h2(tmp_path: Path) -> None:
     assert hints and (b"link", b"</s.css>; rel=preload") in hints[0].headers
     body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived))
     assert body == payload.read_bytes()
+
+
+async def test_access_log_request_id_and_body_limit_as_over_http1(access: Collect) -> None:  # noqa: F811
+    async with (
+        running_server(echo_id, log_format="json", request_id=True, limit_request_body=10) as srv,
+        h2c_client() as client,
+    ):
+        response = await client.get(f"{srv.url}/p?q", headers={"x-request-id": "abc-123"})
+        assert response.text == "abc-123" and response.headers["x-request-id"] == "abc-123"
+        response = await client.post(f"{srv.url}/big", content=b"b" * 11)
+        assert response.status_code == 413
+    assert '"GET /p?q HTTP/2" 201 7 ' in access.records[0].getMessage()
