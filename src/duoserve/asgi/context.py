@@ -18,6 +18,7 @@ from ..types import ASGIApp, Headers, InterfaceName
 
 if TYPE_CHECKING:
     from ..edge.proxy import TrustedProxies
+    from ..http2.limits import H2Limits
     from ..net.tls import TLSSetup
     from ..observe.access_log import AccessLog
     from ..observe.metrics.recorder import Recorder
@@ -66,6 +67,7 @@ class ServerContext:
     # headers are believed, the TLS context, open connections per client address.
     trusted: TrustedProxies | None = None
     tls: TLSSetup | None = None
+    h2: H2Limits | None = None  # HTTP/2 served, with these bounds (--http2)
     per_ip: dict[str, int] = field(default_factory=dict)
     access: AccessLog | None = field(init=False, default=None)  # None when --no-access-log
     metrics: Recorder | None = field(init=False, default=None)  # --metrics-bind, --statsd-host

@@ -3,8 +3,6 @@ disconnect detection, back-pressure and the single error policy for HTTP apps.""
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn, Protocol
 
@@ -13,22 +11,29 @@ import anyio.abc
 
 from ..config.settings import Config
 from ..errors import ClientDisconnected, ProtocolError
-from ..http1.codec import H1Codec
 from ..http1.events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
-from ..http1.framing import ResponseWriter
-from ..http1.headers import Framing, ResponseError
-from ..net.streams import can_sendfile
+from ..http1.headers import ResponseError
 from ..types import ASGIApp, Headers, Message, Scope
 from .context import ServerContext
+from .extensions import ResponseExtensions
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _END = EndOfRequest()
 _NEED_DATA = Signal.NEED_DATA
-_FILE_CHUNK = 256 * 1024
 _REQUEST_ID = b"x-request-id"
-# Bounds on what one response may send besides its body.
-MAX_TRAILER_FIELDS = 100
-MAX_EARLY_HINTS = 8
+
+
+class RequestSource(Protocol):
+    """Where the cycle reads the request body and sends 1xx responses: the HTTP/1.1 codec,
+    or an HTTP/2 stream (core.h2stream)."""
+
+    @property
+    def keep_alive(self) -> bool: ...
+    @property
+    def buffered(self) -> int: ...
+    def receive_data(self, data: bytes) -> None: ...
+    def next_event(self) -> CodecEvent: ...
+    def send_informational(self, status: int, headers: Headers) -> bytes: ...
 
 
 class Driver(Protocol):
@@ -38,10 +43,11 @@ class Driver(Protocol):
     stream: anyio.abc.ByteStream
     ctx: ServerContext
     config: Config
-    codec: H1Codec
     peer_gone: bool
     write_failed: bool
 
+    @property
+    def codec(self) -> RequestSource: ...
     @property
     def peer(self) -> str: ...
     async def recv(self) -> bytes: ...
@@ -56,7 +62,7 @@ class Driver(Protocol):
     def log_bad_request(self, exc: ProtocolError) -> None: ...
 
 
-class HTTPCycle(ResponseWriter):
+class HTTPCycle(ResponseExtensions):
     """Serves one request to an ASGI app. The socket is read only from `receive()`, so an
     app that does not read the body applies back-pressure to the client.
 
@@ -353,10 +359,6 @@ class HTTPCycle(ResponseWriter):
             reuse=rid is None,  # a head with a request id in it never recurs
         )
 
-    async def _send_body(self, body: bytes, more_body: bool) -> None:
-        """A body part from the server's own file streaming, through send()'s checks."""
-        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
-
     def _refuse_body(self) -> NoReturn:
         """A body part that cannot be sent: before the start or after the end (raises)."""
         if not self.started:
@@ -365,137 +367,9 @@ class HTTPCycle(ResponseWriter):
             raise ClientDisconnected("the client has disconnected")
         raise RuntimeError("http.response.body sent after the response body ended")
 
-    async def _send_path(self, path: str | os.PathLike[str]) -> None:
-        """http.response.pathsend: the whole file, then the end of the response."""
-        if not self.started:
-            raise RuntimeError("http.response.pathsend sent before http.response.start")
-        async with await anyio.open_file(path, "rb") as file:
-            await self._stream_file(file.wrapped, None, None)
-        await self._send_body(b"", False)
-
-    async def _send_file(self, message: Message) -> None:
-        """http.response.zerocopysend: `count` bytes (default: to the end) of an open file
-        from `offset` (default: its current position)."""
-        if not self.started:
-            raise RuntimeError("http.response.zerocopysend sent before http.response.start")
-        await self._stream_file(message["file"], message.get("offset"), message.get("count"))
-        if not message.get("more_body", False):
-            await self._send_body(b"", False)
-
-    async def _stream_file(self, file: Any, offset: int | None, count: int | None) -> None:
-        """Send file bytes: by sendfile where the transport allows it (plain sockets on
-        asyncio), else read off the event loop in bounded chunks, each written before the
-        next is read. A body that is dropped anyway (HEAD, 304) is not read at all."""
-        if self.framing is Framing.NONE:
-            return
-        if can_sendfile(self.conn.stream):
-            span = await anyio.to_thread.run_sync(_file_span, file, offset, count)
-            if span is not None:
-                start, length = span
-                before, after = self.raw_span(length)
-                head = self._head_bytes
-                if head is not None:
-                    self._head_bytes = None
-                    before = head + before
-                if before:
-                    await self.conn.write(before)
-                if length:
-                    await self.conn.write_file(file, start, length)
-                    file.seek(start + length)  # as a read would leave it (a cheap lseek)
-                if after:
-                    await self.conn.write(after)
-                self.body_bytes += length
-                return
-        if offset is not None:
-            await anyio.to_thread.run_sync(file.seek, offset)
-        remaining = count
-        while remaining is None or remaining > 0:
-            size = _FILE_CHUNK if remaining is None else min(_FILE_CHUNK, remaining)
-            chunk = await anyio.to_thread.run_sync(file.read, size)
-            if not chunk:
-                break
-            if remaining is not None:
-                remaining -= len(chunk)
-            await self._send_body(chunk, True)
-
-    # -- extensions: trailers and early hints -----------------------------------------------
-    def _client_takes_trailers(self) -> bool:
-        """RFC 9110 §10.1.4: trailers only to a client that sent `TE: trailers`."""
-        for name, value in self.request.headers:
-            if name == b"te" and b"trailers" in value.lower():
-                return self.http_version == "1.1"
-        return False
-
-    async def _send_trailers(self, message: Message) -> None:
-        """http.response.trailers: collected until `more_trailers` is false, then sent as
-        the chunked body's trailer section (or dropped when the framing cannot carry it)."""
-        trailers = self._trailers
-        if not self.started or trailers is None:
-            raise RuntimeError("http.response.trailers without 'trailers': True in the start")
-        if not self._body_ended:
-            raise RuntimeError("http.response.trailers sent before the body ended")
-        if self.response_complete:
-            raise RuntimeError("http.response.trailers sent after the response completed")
-        trailers.extend(message.get("headers", []))
-        if len(trailers) > MAX_TRAILER_FIELDS:
-            raise ResponseError(f"more than {MAX_TRAILER_FIELDS} trailer fields")
-        if message.get("more_trailers", False):
-            return
-        if self.framing is not Framing.CHUNKED or not self._client_takes_trailers():
-            trailers = []  # dropped: nothing to carry them, or the client did not ask
-        try:
-            data = self.end(trailers)
-        except (TypeError, AttributeError):
-            raise ResponseError(f"trailers must be byte pairs: {trailers!r}") from None
-        head = self._head_bytes
-        if head is not None:
-            self._head_bytes = None
-            data = head + data
-        if data:
-            await self.conn.write(data)
-        self.response_complete = True
-        self._stop_disconnect_wait()
-
-    async def _send_early_hint(self, message: Message) -> None:
-        """http.response.early_hint: a 103 with the `links` as Link headers (and any
-        `headers`, duoserve's addition for WSGI), before the final response. Ignored for
-        HTTP/1.0 clients, once the response has started, and past MAX_EARLY_HINTS."""
-        if (
-            self.started
-            or self.http_version != "1.1"
-            or self.conn.peer_gone
-            or self._early_hints >= MAX_EARLY_HINTS
-        ):
-            return
-        headers: Headers = [(b"link", link) for link in message.get("links", ())]
-        headers.extend(message.get("headers", ()))
-        if not headers:
-            return
-        for name, value in headers:
-            if not isinstance(name, bytes) or not isinstance(value, bytes):
-                raise ResponseError(f"early hint headers must be bytes: {(name, value)!r}")
-        self._early_hints += 1
-        await self.conn.write(self.codec.send_informational(103, headers))
-
 
 def _as_bytes(body: Any) -> bytes:
     """A body part that is not bytes: a copy of a bytes-like one, else ResponseError."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise ResponseError(f"response body must be bytes, got {type(body).__name__}")
     return bytes(body)
-
-
-def _file_span(file: Any, offset: int | None, count: int | None) -> tuple[int, int] | None:
-    """(start, length) of what to sendfile from a regular file: from `offset` or the current
-    position, `count` bytes or to the end (never past it). None when it is not a regular
-    file with a descriptor, so the bytes must be read instead."""
-    try:
-        info = os.fstat(file.fileno())
-        size = info.st_size if stat.S_ISREG(info.st_mode) else None
-        start = file.tell() if offset is None else offset
-    except (AttributeError, OSError, ValueError):
-        return None
-    if size is None:
-        return None
-    length = max(0, size - start)
-    return start, length if count is None else min(length, count)

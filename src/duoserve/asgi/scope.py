@@ -18,7 +18,7 @@ _HTTP_EXTENSIONS: dict[str, dict[str, Any]] = {
     "http.response.zerocopysend": {},
     "http.response.trailers": {},
 }
-# 103 Early Hints only for HTTP/1.1 clients (HTTP/1.0 has no 1xx responses).
+# 103 Early Hints for HTTP/1.1 and HTTP/2 clients (HTTP/1.0 has no 1xx responses).
 _HTTP11_EXTENSIONS: dict[str, dict[str, Any]] = {
     **_HTTP_EXTENSIONS,
     "http.response.early_hint": {},
@@ -77,7 +77,7 @@ def http_scope(
         "server": info.server,
         "state": state.copy(),
         "method": head.method.decode("ascii"),
-        "extensions": dict(_HTTP11_EXTENSIONS if version == "1.1" else _HTTP_EXTENSIONS),
+        "extensions": dict(_HTTP_EXTENSIONS if version == "1.0" else _HTTP11_EXTENSIONS),
     }
     if info.tls is not None:
         scope["extensions"]["tls"] = info.tls

@@ -17,6 +17,7 @@ LifespanMode = Literal["auto", "on", "off"]
 Backend = Literal["asyncio", "trio"]
 LoopChoice = Literal["auto", "asyncio", "uvloop"]
 HTTPChoice = Literal["auto", "h11", "httptools"]
+HTTP2Choice = Literal["auto", "on", "off"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 WSChoice = Literal["auto", "wsproto", "none"]
 WSShutdown = Literal["graceful", "immediate"]
@@ -123,6 +124,56 @@ class Config(ConfigRules):
         "HTTP/1.1 parser; 'auto' uses httptools when installed (pip install "
         "'duoserve[speed]'). Both give the same answers; httptools is faster.",
         "Runtime",
+    )
+
+    # -- HTTP/2 (docs/http2.md): each bound becomes part of http2.limits.H2Limits -----------
+    http2: HTTP2Choice = setting(
+        "auto",
+        "HTTP/2: by ALPN over TLS, by prior knowledge or Upgrade: h2c in cleartext; 'auto' "
+        "serves it when h2 is installed (pip install 'duoserve[http2]').",
+        "HTTP/2",
+    )
+    h2_max_concurrent_streams: int = setting(
+        100, "Streams one HTTP/2 connection may have in progress; more are refused.", "HTTP/2"
+    )
+    h2_max_header_list_size: int = setting(
+        65_536,
+        "Bytes of one HTTP/2 header list, as HPACK decodes it (a bomb stops here).",
+        "HTTP/2",
+        unit="bytes",
+    )
+    h2_header_table_size: int = setting(
+        4096, "Bytes of the HPACK dynamic table a client may make us keep.", "HTTP/2", unit="bytes"
+    )
+    h2_max_frame_size: int = setting(
+        16_384, "Largest HTTP/2 frame payload accepted (16384..16777215).", "HTTP/2", unit="bytes"
+    )
+    h2_stream_buffer: int = setting(
+        256 * 1024,
+        "Request-body bytes one HTTP/2 stream may have unread (its flow-control window).",
+        "HTTP/2",
+        unit="bytes",
+    )
+    h2_connection_buffer: int = setting(
+        MiB,
+        "Request-body bytes one HTTP/2 connection may have unread over all its streams.",
+        "HTTP/2",
+        unit="bytes",
+    )
+    h2_control_frames_per_second: int = setting(
+        200,
+        "SETTINGS, PING, PRIORITY, WINDOW_UPDATE and empty frames a client may send per "
+        "second (plus one per DATA frame we send); past it: GOAWAY ENHANCE_YOUR_CALM.",
+        "HTTP/2",
+    )
+    h2_reset_burst: int = setting(
+        200,
+        "RST_STREAM frames a client may send at once (rapid reset); past it: GOAWAY "
+        "ENHANCE_YOUR_CALM.",
+        "HTTP/2",
+    )
+    h2_resets_per_second: int = setting(
+        50, "How fast the --h2-reset-burst budget refills.", "HTTP/2"
     )
 
     # -- timeouts ------------------------------------------------------------------

@@ -25,6 +25,7 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
     """Serve one accepted connection; always closes it. A bad PROXY header or a failed or
     stalled TLS handshake ends only this connection, logged in one line."""
     config = ctx.config
+    serve = handle_connection
     try:
         if config.proxy_protocol != "off":
             with _before_first_request(ctx, config.timeout_proxy_protocol):
@@ -34,6 +35,10 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
                 tls_stream = await ctx.tls.handshake(stream)
             stream = tls_stream
             info = info._replace(scheme="https", tls=ctx.tls.extension(tls_stream))
+            if ctx.h2 is not None and ctx.tls.chose_h2(tls_stream):
+                from .h2connection import serve_h2_connection
+
+                serve = serve_h2_connection
     except (ProxyHeaderError, TimeoutError, ssl.SSLError, *_STREAM_ERRORS) as exc:
         ctx.error_log.info("%s: connection closed: %s", _peer(info), _describe(exc))
         with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
@@ -46,7 +51,7 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
     limit = config.limit_connections_per_ip
     address = info.client[0] if info.client is not None else None
     if not limit or address is None:
-        await handle_connection(stream, info, ctx)
+        await serve(stream, info, ctx)
         return
     open_now = ctx.per_ip.get(address, 0)
     if open_now >= limit:
@@ -54,7 +59,7 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
         return
     ctx.per_ip[address] = open_now + 1
     try:
-        await handle_connection(stream, info, ctx)
+        await serve(stream, info, ctx)
     finally:
         remaining = ctx.per_ip[address] - 1
         if remaining:

@@ -26,6 +26,7 @@ from ..edge.proxy import TrustedProxies
 from ..edge.static import with_static
 from ..errors import EXIT_DRAIN_CUT, StartupError
 from ..http1.codec import codec_factory
+from ..http2.limits import limits_from_config
 from ..net.accept import AcceptedKind, accepted_kind, open_stream, wait_readable
 from ..net.sockets import BoundSocket, bind_all, close_all
 from ..net.tasks import ConnectionTasks
@@ -104,7 +105,8 @@ class Server:
         if self._stop_requested:
             self._stop.set()
         owned = self._sockets is None
-        tls = TLSSetup.from_config(config)
+        h2 = limits_from_config(config)
+        tls = TLSSetup.from_config(config, http2=h2 is not None)
         trusted = TrustedProxies.parse(config.forwarded_allow_ips, config.proxy_headers_format)
         sockets = bind_all(config) if self._sockets is None else self._sockets
         try:
@@ -120,6 +122,7 @@ class Server:
                 lifespan_state=state,
                 trusted=trusted,
                 tls=tls,
+                h2=h2,
             )
             if self.metrics is not None:
                 self.metrics.install(ctx)

@@ -19,6 +19,9 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0x0, 0x1, 0x2, 0x3
 PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0x6, 0x7, 0x8, 0x9
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
 PREFACE_LENGTH = 24
+# CONTINUATION frames one header block may have: a 64 KiB list needs 4 of 16 KiB; h2
+# itself gives up after 64 (as PROTOCOL_ERROR), so the guard counts first.
+MAX_CONTINUATIONS = 32
 _CONTROL = frozenset({PRIORITY, SETTINGS, PING, GOAWAY, WINDOW_UPDATE})
 
 
@@ -61,6 +64,7 @@ class FrameGuard:
 
     __slots__ = (
         "_block_bytes",
+        "_block_frames",
         "_block_stream",
         "_control",
         "_first",
@@ -79,6 +83,7 @@ class FrameGuard:
         self._skip = 0  # payload bytes of the current frame still to step over
         self._block_stream = 0  # stream of an unfinished header block, 0 when none
         self._block_bytes = 0
+        self._block_frames = 0
         rate = limits.control_frames_per_second
         self._control = TokenBucket(rate, rate, now)
         self._resets = TokenBucket(limits.reset_burst, limits.resets_per_second, now)
@@ -131,7 +136,11 @@ class FrameGuard:
             if kind != CONTINUATION or stream_id != self._block_stream:
                 return None  # h2 refuses a header block interrupted (PROTOCOL_ERROR)
             self._block_bytes += length
-            if self._block_bytes > self._limits.header_block_budget:
+            self._block_frames += 1
+            if (
+                self._block_bytes > self._limits.header_block_budget
+                or self._block_frames > MAX_CONTINUATIONS
+            ):
                 return Violation(ErrorCode.ENHANCE_YOUR_CALM, "endless header block")
             if flags & END_HEADERS:
                 self._block_stream = 0
@@ -141,6 +150,7 @@ class FrameGuard:
         if kind in (HEADERS, PUSH_PROMISE) and not flags & END_HEADERS:
             self._block_stream = stream_id or -1  # stream 0 is h2's PROTOCOL_ERROR to raise
             self._block_bytes = length
+            self._block_frames = 0
         elif kind == RST_STREAM:
             if not self._resets.take(now):
                 return Violation(ErrorCode.ENHANCE_YOUR_CALM, "rapid reset")

@@ -1,12 +1,15 @@
 """The bounds of one HTTP/2 connection: what we advertise in SETTINGS and what the guard counts.
 
-Each field will become a `--h2-*` setting once the config package is split; until then
-the defaults here are the only place the numbers live.
+Each field is a `--h2-*` setting (config.settings); `limits_from_config` maps them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+
+from ..config.settings import Config
+from ..errors import StartupError
 
 # RFC 9113 §6.5.2 and §6.9.1: protocol floors and ceilings the settings must respect.
 DEFAULT_WINDOW = 65_535
@@ -22,34 +25,34 @@ class H2Limits:
     max_concurrent_streams: int = 100
     """SETTINGS_MAX_CONCURRENT_STREAMS: request cycles one connection may run at once (each
     holds an app task and buffers). Streams beyond it are refused with REFUSED_STREAM, which
-    tells the client it may retry them. Future setting: `--h2-max-concurrent-streams`."""
+    tells the client it may retry them. Setting: `--h2-max-concurrent-streams`."""
 
     max_header_list_size: int = 65_536
     """SETTINGS_MAX_HEADER_LIST_SIZE, counted as RFC 9113 §6.5.2 does (name + value + 32 per
     field) while HPACK decodes, so a small block that inflates (an HPACK bomb) stops at this
     many bytes with ENHANCE_YOUR_CALM. The encoded block is bounded by it too (see
-    `header_block_budget`). Future setting: `--h2-max-header-list-size`."""
+    `header_block_budget`). Setting: `--h2-max-header-list-size`."""
 
     header_table_size: int = 4_096
     """SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table the client's encoder may make us
     keep per connection (RFC 7541 §4.2); a larger table-size update is a COMPRESSION_ERROR.
-    Future setting: `--h2-header-table-size`."""
+    Setting: `--h2-header-table-size`."""
 
     max_frame_size: int = MIN_FRAME_SIZE
     """SETTINGS_MAX_FRAME_SIZE: the largest frame payload accepted. A longer frame is refused
     from its 9-byte header with FRAME_SIZE_ERROR, before any of it is buffered (h2 alone
-    would buffer up to 16 MiB first). Future setting: `--h2-max-frame-size`."""
+    would buffer up to 16 MiB first). Setting: `--h2-max-frame-size`."""
 
     stream_receive_buffer: int = 256 * 1024
     """SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes one stream may have received but the
     app not yet taken. Credit goes back only as the app reads (back-pressure), so this is
     also the most a stream ever buffers. Not below 65,535: a client may send that much
-    before it has read our SETTINGS. Future setting: `--h2-stream-buffer`."""
+    before it has read our SETTINGS. Setting: `--h2-stream-buffer`."""
 
     connection_receive_buffer: int = 1024 * 1024
     """The connection flow-control window (raised from 65,535 by a WINDOW_UPDATE at start):
     unread request-body bytes across all streams of a connection. A client that sends past
-    a window gets FLOW_CONTROL_ERROR. Future setting: `--h2-connection-buffer`."""
+    a window gets FLOW_CONTROL_ERROR. Setting: `--h2-connection-buffer`."""
 
     control_frames_per_second: int = 200
     """Budget (a token bucket holding one second's worth) for frames that cost us work but
@@ -62,10 +65,10 @@ class H2Limits:
     reset_burst: int = 200
     """Rapid-reset budget (CVE-2023-44487): RST_STREAM frames a client may send at once. Two
     per concurrent stream: a browser leaving a page cancels everything it has open.
-    Exhausted: GOAWAY ENHANCE_YOUR_CALM. Future setting: `--h2-reset-burst`."""
+    Exhausted: GOAWAY ENHANCE_YOUR_CALM. Setting: `--h2-reset-burst`."""
 
     resets_per_second: int = 50
-    """How fast the rapid-reset budget refills. Future setting: `--h2-resets-per-second`."""
+    """How fast the rapid-reset budget refills. Setting: `--h2-resets-per-second`."""
 
     def __post_init__(self) -> None:
         _check(self.max_concurrent_streams >= 1, "max_concurrent_streams must be >= 1")
@@ -100,3 +103,29 @@ class H2Limits:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
+
+
+def limits_from_config(config: Config) -> H2Limits | None:
+    """The bounds to serve HTTP/2 with, or None when it is off (`--http2 off`, or `auto`
+    without h2). `on` without h2 installed is a one-line StartupError saying how to get it;
+    a bound out of its range is one too."""
+    if config.http2 == "off":
+        return None
+    if importlib.util.find_spec("h2") is None:
+        if config.http2 == "on":
+            raise StartupError("--http2 on needs the h2 package: pip install 'duoserve[http2]'")
+        return None
+    try:
+        return H2Limits(
+            max_concurrent_streams=config.h2_max_concurrent_streams,
+            max_header_list_size=config.h2_max_header_list_size,
+            header_table_size=config.h2_header_table_size,
+            max_frame_size=config.h2_max_frame_size,
+            stream_receive_buffer=config.h2_stream_buffer,
+            connection_receive_buffer=config.h2_connection_buffer,
+            control_frames_per_second=config.h2_control_frames_per_second,
+            reset_burst=config.h2_reset_burst,
+            resets_per_second=config.h2_resets_per_second,
+        )
+    except ValueError as exc:
+        raise StartupError(f"HTTP/2 settings: {exc}") from None

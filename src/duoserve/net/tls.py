@@ -39,9 +39,10 @@ def tls_enabled(config: Config) -> bool:
     return bool(config.ssl_certfile)
 
 
-def build_ssl_context(config: Config) -> ssl.SSLContext | None:
+def build_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | None:
     """The server's SSLContext (None without --ssl-certfile): TLS 1.2 at least, ALPN
-    http/1.1. A missing or bad file is a one-line StartupError naming the setting."""
+    h2 (when `http2`) then http/1.1. A missing or bad file is a one-line StartupError
+    naming the setting."""
     if not tls_enabled(config):
         for name in ("ssl_keyfile", "ssl_ca_certs", "ssl_ciphers"):
             if getattr(config, name):
@@ -54,7 +55,7 @@ def build_ssl_context(config: Config) -> ssl.SSLContext | None:
         raise StartupError("--ssl-cert-reqs optional|required needs --ssl-ca-certs")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     password = config.ssl_keyfile_password or None
     try:
         context.load_cert_chain(config.ssl_certfile, config.ssl_keyfile or None, password)
@@ -114,8 +115,8 @@ class TLSSetup:
         self._cipher_ids = {c["name"]: c["id"] & 0xFFFF for c in context.get_ciphers()}
 
     @classmethod
-    def from_config(cls, config: Config) -> TLSSetup | None:
-        context = build_ssl_context(config)
+    def from_config(cls, config: Config, http2: bool = False) -> TLSSetup | None:
+        context = build_ssl_context(config, http2)
         return None if context is None else cls(config, context)
 
     async def handshake(self, stream: anyio.abc.ByteStream) -> ServerTLSStream:
@@ -126,6 +127,11 @@ class TLSSetup:
         )
         assert isinstance(tls, ServerTLSStream)
         return tls
+
+    @staticmethod
+    def chose_h2(stream: TLSStream) -> bool:
+        """Whether ALPN settled on HTTP/2 for this connection."""
+        return stream.extra(TLSAttribute.alpn_protocol, None) == "h2"
 
     def extension(self, stream: TLSStream) -> dict[str, Any]:
         """scope["extensions"]["tls"] for one connection, per the ASGI TLS extension."""

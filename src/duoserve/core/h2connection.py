@@ -1,0 +1,332 @@
+"""The HTTP/2 connection driver: socket bytes into the sans-IO H2ServerConnection, one task
+per stream serving it with the one HTTP cycle, one writer task taking frames to the socket.
+
+No protocol rule lives here (they are in `http2/`), and no ASGI semantics (they are in
+`asgi.cycle`): this module moves bytes, starts and ends tasks, and applies the same
+per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log, metrics).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import anyio
+import anyio.abc
+
+from ..asgi.context import ServerContext
+from ..asgi.scope import http_scope
+from ..edge.proxy import resolve_proxy
+from ..http1.events import RequestHead
+from ..http2 import events as ev
+from ..http2.connection import H2ServerConnection
+from ..http2.events import ErrorCode
+from ..net.streams import send_within
+from ..observe.request_id import request_id
+from ..types import ConnInfo, Headers
+from .h2stream import H2Cycle, H2Stream
+
+_READ_SIZE = 64 * 1024
+_HIGH_WATER = 64 * 1024  # queued output above which senders wait for the writer
+_CLOSE_GRACE = 1.0  # for the last GOAWAY to leave before the socket closes
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+async def serve_h2(
+    stream: anyio.abc.ByteStream,
+    info: ConnInfo,
+    ctx: ServerContext,
+    received: bytes = b"",
+    upgrade: tuple[RequestHead, bytes] | None = None,
+) -> None:
+    """Serve one HTTP/2 connection until either side ends it. `received`: bytes already
+    read from it (the preface, when HTTP/1.1 parsing found it); `upgrade`: the request
+    that asked for `Upgrade: h2c` and its decoded HTTP2-Settings (it becomes stream 1).
+    The caller closes the stream."""
+    driver = H2Driver(stream, info, ctx)
+    await driver.run(received, upgrade)
+
+
+async def serve_h2_connection(
+    stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext
+) -> None:
+    """A connection that chose h2 by ALPN: served, then closed."""
+    try:
+        await serve_h2(stream, info, ctx)
+    finally:
+        with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
+            await stream.aclose()
+
+
+class H2Driver:
+    """One HTTP/2 connection's tasks and output buffer."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:
+        assert ctx.h2 is not None
+        self.stream = stream
+        self.info = info
+        self.ctx = ctx
+        self.h2 = H2ServerConnection(ctx.h2)
+        self.streams: dict[int, H2Stream] = {}
+        self._out = bytearray()
+        self._out_ready = anyio.Event()  # the writer has something to send
+        self._room = anyio.Event()  # the writer took the queued output
+        self._room.set()
+        self._sent = anyio.Event()  # the writer emptied the buffer (for the last GOAWAY)
+        self._reading: anyio.CancelScope | None = None
+        self._idle_wait: anyio.CancelScope | None = None  # a read: idle once no stream is busy
+        self.dead = False  # the socket failed: nothing more to send
+        trusted = ctx.trusted if ctx.config.proxy_headers else None
+        self._trusted = trusted if trusted is not None and trusted.trusts(info.client) else None
+
+    @property
+    def peer(self) -> str:
+        client = self.info.client
+        return f"{client[0]}:{client[1]}" if client else "unix"
+
+    # -- output ------------------------------------------------------------------------
+    def queue_out(self) -> None:
+        """Take what the sans-IO connection wants sent into the writer's buffer."""
+        data = self.h2.data_to_send()
+        if data and not self.dead:
+            self._out += data
+            self._out_ready.set()
+            if len(self._out) > _HIGH_WATER and self._room.is_set():
+                self._room = anyio.Event()
+
+    def must_drain(self) -> bool:
+        return len(self._out) > _HIGH_WATER
+
+    async def drain(self) -> None:
+        """Until the writer has room again (it fails the connection past timeout_io)."""
+        while len(self._out) > _HIGH_WATER and not self.dead:
+            await self._room.wait()
+        if self.dead:
+            from ..errors import ClientDisconnected
+
+            raise ClientDisconnected("the client has disconnected")
+
+    async def _writer(self) -> None:
+        timeout = self.ctx.config.timeout_io
+        try:
+            while True:
+                await self._out_ready.wait()
+                self._out_ready = anyio.Event()
+                data = bytes(self._out)
+                self._out.clear()
+                self._room.set()
+                if data:
+                    await send_within(self.stream, data, timeout)
+                if not self._out:
+                    self._sent.set()
+        except (TimeoutError, *_STREAM_ERRORS):
+            self._fail()
+
+    def _fail(self) -> None:
+        """The socket is gone or stalled: every stream learns the client left."""
+        self.dead = True
+        self._room.set()
+        self._sent.set()
+        for port in self.streams.values():
+            port.reset_by_peer()
+        if self._reading is not None:
+            self._reading.cancel()
+
+    # -- the connection ----------------------------------------------------------------
+    async def run(self, received: bytes, upgrade: tuple[RequestHead, bytes] | None) -> None:
+        ctx = self.ctx
+        h2 = self.h2
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer)
+            h2.initiate(None if upgrade is None else upgrade[1])
+            if upgrade is not None:
+                self._start_stream(tg, 1, upgrade[0])
+            ctx.idle.add(self)  # a graceful stop calls cancel(): GOAWAY
+            if ctx.stopping:
+                self.cancel()
+            try:
+                self.queue_out()
+                if received:
+                    self._handle(tg, h2.receive_data(received))
+                await self._read(tg)
+            finally:
+                ctx.idle.discard(self)
+                h2.close()
+                self.queue_out()
+                if self._out and not self.dead:
+                    self._sent = anyio.Event()
+                    with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                        await self._sent.wait()
+                tg.cancel_scope.cancel()
+
+    async def _read(self, tg: anyio.abc.TaskGroup) -> None:
+        """Read and dispatch until the client leaves, the connection fails, it is idle
+        past timeout_keep_alive, or a graceful stop finds no stream left."""
+        config = self.ctx.config
+        h2 = self.h2
+        with anyio.CancelScope() as scope:
+            self._reading = scope
+            while not h2.ended and not self.dead:
+                if self._finished_stopping():
+                    return
+                with anyio.CancelScope() as wait:
+                    self._idle_wait = wait
+                    if not h2.busy:
+                        wait.deadline = anyio.current_time() + config.timeout_keep_alive
+                    try:
+                        data = await self.stream.receive(_READ_SIZE)
+                    except _STREAM_ERRORS:
+                        data = b""
+                    finally:
+                        self._idle_wait = None
+                if wait.cancelled_caught:
+                    return  # idle: the final GOAWAY says NO_ERROR
+                if not data:
+                    self._fail()
+                    return
+                self._handle(tg, h2.receive_data(data))
+                self.queue_out()
+
+    def _finished_stopping(self) -> bool:
+        return self.h2.stopping and not self.h2.busy
+
+    def cancel(self) -> None:
+        """Graceful stop (ServerContext.begin_shutdown): GOAWAY; in-flight streams finish,
+        new ones are refused; the connection closes once none is left."""
+        self.h2.shutdown()
+        self.queue_out()
+        if not self.h2.busy and self._reading is not None:
+            self._reading.cancel()
+
+    def _handle(self, tg: anyio.abc.TaskGroup, events: list[ev.Event]) -> None:
+        streams = self.streams
+        for event in events:
+            if isinstance(event, ev.BodyData):
+                port = streams.get(event.stream_id)
+                if port is None:  # its cycle is over: the credit goes back at once
+                    self.h2.acknowledge(event.stream_id, len(event.data))
+                else:
+                    port.feed(event.data)
+            elif isinstance(event, ev.RequestHead):
+                self._start_stream(tg, event.stream_id, _h1_head(event))
+            elif isinstance(event, ev.StreamEnded | ev.StreamReset | ev.WindowOpened):
+                sid = event.stream_id
+                if sid == 0:
+                    for port in streams.values():
+                        port.wake()
+                elif (found := streams.get(sid)) is not None:
+                    if isinstance(event, ev.StreamEnded):
+                        found.feed_end()
+                    elif isinstance(event, ev.StreamReset):
+                        found.reset_by_peer()
+                    else:
+                        found.wake()
+            elif isinstance(event, ev.ConnectionFailed):
+                self.ctx.error_log.info(
+                    "%s: HTTP/2 connection closed: %s (%s)",
+                    self.peer,
+                    event.reason,
+                    event.error_code.name,
+                )
+                self._lose_streams()
+            else:  # GoAwayReceived: h2 sends nothing after it
+                self._lose_streams()
+
+    def _lose_streams(self) -> None:
+        for port in self.streams.values():
+            port.reset_by_peer()
+
+    # -- one stream ---------------------------------------------------------------------
+    def _start_stream(self, tg: anyio.abc.TaskGroup, stream_id: int, head: RequestHead) -> None:
+        port = H2Stream(self, stream_id, head)
+        self.streams[stream_id] = port
+        tg.start_soon(self._serve, port)
+
+    async def _serve(self, port: H2Stream) -> None:
+        """One request: the same features and cycle as HTTP/1.1's HTTPConnection._serve."""
+        ctx = self.ctx
+        config = ctx.config
+        head = port.request
+        try:
+            limit = config.limit_request_body
+            if limit and head.content_length is not None and head.content_length > limit:
+                await port.send_error(413, "request body too large")
+                return
+            if config.limit_concurrency and ctx.in_flight >= config.limit_concurrency:
+                if ctx.metrics is not None:
+                    ctx.metrics.refused("concurrency")
+                await port.send_error(503, "too many requests in progress")
+                return
+            rid = None
+            if config.request_id:
+                rid, replaced = request_id(head.headers)
+                if replaced is not None:
+                    head = head._replace(headers=replaced)
+            info = self.info
+            if self._trusted is not None:
+                info = resolve_proxy(info, head.headers, self._trusted)
+            cycle = H2Cycle(port, head)
+            cycle.request_id = rid
+            access = ctx.access
+            logging_access = access is not None and access.enabled()
+            start = time.perf_counter() if logging_access else 0.0
+            scope = http_scope(head, info, config, ctx.lifespan_state)
+            metrics = ctx.metrics
+            start_metrics = 0.0 if metrics is None else metrics.begin()
+            ctx.in_flight += 1
+            try:
+                await cycle.run(ctx.app, scope)
+                await port.flush()
+            finally:
+                ctx.in_flight -= 1
+                if metrics is not None:
+                    metrics.end(cycle, head.method, start_metrics)
+            if logging_access:
+                assert access is not None
+                duration = time.perf_counter() - start
+                access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
+        finally:
+            self.streams.pop(port.stream_id, None)
+            if not port.closed and not self.dead:
+                port.abort()
+            self.h2.release(port.stream_id)
+            self.queue_out()
+            if not self.h2.busy:
+                if self._finished_stopping() and self._reading is not None:
+                    self._reading.cancel()
+                elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
+                    timeout = self.ctx.config.timeout_keep_alive
+                    self._idle_wait.deadline = anyio.current_time() + timeout
+
+
+def _h1_head(head: ev.RequestHead) -> RequestHead:
+    """The stream's request as the cycle and the scope take it (http_version "2"), with
+    :authority as the Host header apps expect."""
+    headers: Headers = head.headers
+    if head.authority is not None and not any(name == b"host" for name, _ in headers):
+        headers = [(b"host", head.authority), *headers]
+    length: int | None = None
+    expect = False
+    for name, value in headers:
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                length = int(value)
+        elif name == b"expect":
+            expect = value.lower() == b"100-continue"
+    path, _, query = head.path.partition(b"?")
+    return RequestHead(
+        method=head.method,
+        target=head.path,
+        path=path,
+        query=query,
+        http_version="2",
+        headers=headers,
+        keep_alive=True,
+        expect_continue=expect and not head.end_stream,
+        upgrade=None,
+        content_length=0 if head.end_stream else length,
+        chunked=not head.end_stream and length is None,
+    )
+
+
+__all__ = ["ErrorCode", "H2Driver", "serve_h2"]

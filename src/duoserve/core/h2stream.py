@@ -1,0 +1,351 @@
+"""One HTTP/2 stream as the HTTP cycle's driver: the request body in, DATA frames out.
+
+The cycle (`asgi.cycle.HTTPCycle`) is the same class HTTP/1.1 uses; only its writer half
+differs. `H2Framing` replaces the HTTP/1.1 `ResponseWriter` methods the cycle calls, so
+receive/send, disconnects, trailers, early hints, the file fallbacks and the error policy
+stay written once. `H2Stream` is what the cycle sees as its connection and its codec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, cast
+
+import anyio
+import anyio.abc
+
+from ..asgi.cycle import HTTPCycle
+from ..errors import ClientDisconnected, ProtocolError
+from ..http1.events import Body, EndOfRequest, RequestHead, Signal
+from ..http1.framing import body_allowed, reason_phrase
+from ..http1.headers import Framing, HeaderCache, ResponseError
+from ..http2.events import ErrorCode, StreamGone
+from ..types import Headers
+
+if TYPE_CHECKING:
+    from .h2connection import H2Driver
+
+_END = EndOfRequest()
+
+
+class H2Stream:
+    """The cycle's connection and codec for one stream. Body DATA is queued here as it
+    arrives (at most the stream's flow-control window, the client cannot send more) and
+    its credit goes back as the cycle takes it; responses are sent as far as the windows
+    allow, the rest waits in `drain()` for WINDOW_UPDATE within timeout_io."""
+
+    def __init__(self, driver: H2Driver, stream_id: int, request: RequestHead) -> None:
+        self.driver = driver
+        self.h2 = driver.h2
+        self.stream_id = stream_id
+        self.request = request
+        self.ctx = driver.ctx
+        self.config = driver.ctx.config
+        # No sendfile: the cycle's file paths fall back to DATA frames (can_sendfile()
+        # is false for anything but the lean stream itself).
+        self.stream = cast("anyio.abc.ByteStream", self)
+        self.peer_gone = False  # reset by the client, or the connection is gone
+        self.write_failed = False
+        self.keep_alive = True  # the codec's verdict: HTTP/2 streams never keep a socket
+        self.buffered = 0
+        self.received = 0  # request-body bytes, for --limit-request-body
+        self.inbox: deque[Body | EndOfRequest] = deque()
+        self.ended = False  # the client's END_STREAM came
+        self._wake: anyio.Event | None = None
+        self._out = b""  # response bytes past the window
+        self._out_end = False  # the stream ends once _out is sent
+        self._trailers: Headers | None = None
+        self.closed = False  # END_STREAM or RST_STREAM sent
+
+    @property
+    def codec(self) -> H2Stream:
+        return self
+
+    @property
+    def peer(self) -> str:
+        return f"{self.driver.peer} stream {self.stream_id}"
+
+    # -- from the driver -----------------------------------------------------------------
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def feed(self, data: bytes) -> None:
+        self.inbox.append(Body(data))
+        self.wake()
+
+    def feed_end(self) -> None:
+        self.ended = True
+        self.inbox.append(_END)
+        self.wake()
+
+    def reset_by_peer(self) -> None:
+        self.peer_gone = True
+        self.closed = True
+        self.wake()
+
+    async def _wait(self) -> None:
+        self._wake = event = anyio.Event()
+        try:
+            await event.wait()
+        finally:
+            self._wake = None
+
+    # -- the codec side: request body events ----------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Nothing to do: the driver queues the body as frames arrive."""
+
+    def next_event(self) -> Body | EndOfRequest | Signal:
+        if not self.inbox:
+            return Signal.NEED_DATA
+        event = self.inbox.popleft()
+        if type(event) is Body:
+            size = len(event.data)
+            self.h2.acknowledge(self.stream_id, size)
+            self.driver.queue_out()
+            limit = self.config.limit_request_body
+            self.received += size
+            if limit and self.received > limit:
+                raise ProtocolError(413, "request body too large")
+        return event
+
+    async def recv(self) -> bytes:
+        """Wait for more of the body: b"" once the stream or the connection is gone."""
+        while not self.inbox:
+            if self.peer_gone:
+                return b""
+            await self._wait()
+        return b"+"  # a token: next_event() has the body
+
+    def send_informational(self, status: int, headers: Headers) -> bytes:
+        """A 1xx (100 Continue, 103 Early Hints) as its own HEADERS frame."""
+        self._call_h2(self.h2.send_head, self.stream_id, status, headers)
+        return b""
+
+    # -- the connection side: sending -------------------------------------------------------
+    def _call_h2(self, method: object, *args: object) -> None:
+        if self.write_failed or self.closed:
+            raise ClientDisconnected("the client reset the stream")
+        try:
+            method(*args)  # type: ignore[operator]
+        except StreamGone:
+            self.write_failed = True
+            raise ClientDisconnected("the client reset the stream") from None
+        self.driver.queue_out()
+
+    def send_head(self, status: int, headers: Headers, end_stream: bool) -> None:
+        self._call_h2(self.h2.send_head, self.stream_id, status, headers, end_stream)
+        if end_stream:
+            self.closed = True
+
+    def push(self, data: bytes) -> bool:
+        """Body bytes: sent as far as the windows allow; True when drain() must follow."""
+        self._out += data
+        self._send_some()
+        return bool(self._out) or self.driver.must_drain()
+
+    def finish(self, data: bytes, trailers: Headers | None = None) -> None:
+        """The last body bytes (and trailers): what the windows allow goes now, the rest
+        once the app's task flushes the stream (the cycle does not wait for it)."""
+        self._out += data
+        self._out_end = True
+        self._trailers = trailers
+        self._send_some()
+
+    def _send_some(self) -> None:
+        if self.closed:
+            if self.write_failed or self.peer_gone:
+                raise ClientDisconnected("the client reset the stream")
+            return
+        out = self._out
+        last = self._out_end and self._trailers is None
+        try:
+            sent = self.h2.send_data(self.stream_id, out, end_stream=last)
+        except StreamGone:
+            self.write_failed = True
+            raise ClientDisconnected("the client reset the stream") from None
+        self._out = out[sent:] if sent < len(out) else b""
+        if not self._out and self._out_end:
+            if self._trailers is not None:
+                self._call_h2(self.h2.send_trailers, self.stream_id, self._trailers)
+            self.closed = True
+        self.driver.queue_out()
+
+    async def drain(self) -> None:
+        """Until what push() kept is sent and the socket has room: WINDOW_UPDATEs and the
+        client's reads must come within timeout_io."""
+        with anyio.move_on_after(self.config.timeout_io):
+            while self._out:
+                if self.peer_gone:
+                    raise ClientDisconnected("the client reset the stream")
+                await self._wait()
+                self._send_some()
+            await self.driver.drain()
+            return
+        self.write_failed = True
+        raise ClientDisconnected("the client stopped reading the response")
+
+    async def flush(self) -> None:
+        """After the app: the rest of a finished response, within timeout_io."""
+        if (self._out or self._out_end) and not self.closed:
+            with contextlib.suppress(ClientDisconnected):
+                await self.drain()
+
+    async def write(self, data: bytes) -> None:
+        if data:  # the cycle hands over bytes only from HTTP/1.1 framing
+            raise RuntimeError("an HTTP/2 stream takes no HTTP/1.1 bytes")
+
+    async def write_file(self, file: IO[bytes], offset: int, count: int) -> None:
+        raise RuntimeError("no sendfile on HTTP/2")  # can_sendfile() is false here
+
+    async def send_error(
+        self, status: int, detail: str = "", headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
+        """A short plain-text error response on this stream."""
+        if self.closed or self.write_failed:
+            return
+        text = reason_phrase(status).decode() or "Error"
+        body = (f"{status} {text}" + (f": {detail}" if detail else "") + "\n").encode()
+        fields: Headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(body)),
+            *self.ctx.defaults,
+            *headers,
+        ]
+        with contextlib.suppress(ClientDisconnected):
+            self.send_head(status, fields, False)
+            self.finish(body)
+            await self.flush()
+
+    def abort(self) -> None:
+        """The response cannot be completed: reset the stream (INTERNAL_ERROR)."""
+        self.write_failed = True
+        if not self.closed:
+            self.closed = True
+            self.h2.reset_stream(self.stream_id, ErrorCode.INTERNAL_ERROR)
+            self.driver.queue_out()
+
+    def log_bad_request(self, exc: ProtocolError) -> None:
+        self.ctx.error_log.info("%s: %d %s", self.peer, exc.status, exc.detail)
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.protocol_error(exc.status)
+
+
+class H2Framing:
+    """The writer half of the cycle over HTTP/2: the same calls as `ResponseWriter`, which
+    return no bytes (HEADERS and DATA frames go through the stream instead). The head is
+    held back until the first body part, like the HTTP/1.1 head, so a failure before it
+    still becomes a 500."""
+
+    port: H2Stream
+    method: bytes
+    framing = Framing.NONE
+    status = 0
+    _remaining = -1  # Content-Length left, or -1 when the app set none
+    _fields: Headers | None = None
+
+    def head(
+        self,
+        status: int,
+        headers: Headers,
+        defaults: Headers,
+        *,
+        chunked_ok: bool = True,
+        chunked: bool = False,
+        cache: HeaderCache | None = None,
+        reuse: bool = True,
+    ) -> bytes:
+        if status < 200:
+            raise ResponseError("use informational() for 1xx responses")
+        self.status = status
+        names = set()
+        fields: Headers = []
+        length = -1
+        for name, value in headers:
+            lower = name.lower()
+            names.add(lower)
+            if lower == b"content-length":
+                length = int(value)
+            fields.append((lower, value))
+        fields.extend(pair for pair in defaults if pair[0] not in names)
+        if not body_allowed(self.method, status):
+            self.framing = Framing.NONE
+        elif chunked or length < 0:
+            self.framing = Framing.CHUNKED  # DATA frames until END_STREAM
+        else:
+            self.framing = Framing.LENGTH
+            self._remaining = length
+        from ..http2.headers import response_fields
+
+        response_fields(status, fields)  # ValueError now, not halfway through HPACK
+        self._fields = fields
+        return b""
+
+    def cached_head(
+        self,
+        status: int,
+        headers: Headers,
+        defaults: Headers,
+        cache: HeaderCache,
+        chunked_ok: bool = True,
+        chunked: bool = False,
+    ) -> bytes:
+        return self.head(status, headers, defaults, chunked=chunked)
+
+    def _send_head(self) -> None:
+        fields = self._fields
+        if fields is not None:
+            self._fields = None
+            self.port.send_head(self.status, fields, False)
+
+    def _count(self, data: bytes) -> None:
+        if self.framing is Framing.LENGTH:
+            self._remaining -= len(data)
+            if self._remaining < 0:
+                raise ResponseError("response body longer than its Content-Length")
+
+    def body(self, data: bytes) -> bytes:
+        self._send_head()
+        if self.framing is Framing.NONE:
+            return b""
+        self._count(data)
+        return data
+
+    def last(self, data: bytes) -> bytes:
+        if self.framing is Framing.NONE:
+            data = b""
+        self._count(data)
+        if self._remaining > 0:
+            raise ResponseError(
+                f"response body shorter than its Content-Length ({self._remaining} missing)"
+            )
+        fields = self._fields
+        if fields is not None and not data:  # no body: the head ends the stream
+            self._fields = None
+            self.port.send_head(self.status, fields, True)
+            return b""
+        self._send_head()
+        self.port.finish(data)
+        return b""
+
+    def raw_span(self, size: int) -> tuple[bytes, bytes]:
+        raise ResponseError("no sendfile on HTTP/2")
+
+    def end(self, trailers: Headers = ()) -> bytes:  # type: ignore[assignment]
+        if self._remaining > 0:
+            raise ResponseError(
+                f"response body shorter than its Content-Length ({self._remaining} missing)"
+            )
+        self._send_head()
+        self.port.finish(b"", list(trailers) if trailers else None)
+        return b""
+
+
+class H2Cycle(H2Framing, HTTPCycle):
+    """The HTTP cycle with HTTP/2 framing: one per stream."""
+
+    def __init__(self, port: H2Stream, head: RequestHead) -> None:
+        super().__init__(port, head)
+        self.port = port

@@ -1,0 +1,323 @@
+"""H2ServerConnection: one server-side HTTP/2 connection, sans-IO, with the flood guard in front.
+
+Bytes in, typed events out (`http2.events`); calls in, bytes out (`data_to_send`). h2 does
+the protocol; this class adds what h2 lacks or gets wrong for a server: the guard's rate
+limits, refusing streams beyond the advertised limit with REFUSED_STREAM (h2 would end
+the whole connection), the right GOAWAY code for HPACK errors, flow-control credit that
+returns only as the consumer reads, and a graceful GOAWAY after which in-flight streams
+still get their frames (h2 sends nothing after a GOAWAY of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from base64 import urlsafe_b64encode
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import h2.stream
+from h2.errors import ErrorCodes
+from h2.stream import StreamClosedBy
+from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame
+
+from .events import (
+    BodyData,
+    ConnectionFailed,
+    ErrorCode,
+    Event,
+    GoAwayReceived,
+    Headers,
+    StreamEnded,
+    StreamGone,
+    StreamReset,
+    WindowOpened,
+    error_code,
+)
+from .guard import FrameGuard
+from .headers import request_head, response_fields, trailer_fields
+from .limits import DEFAULT_WINDOW, H2Limits
+
+LAST_STREAM_ID = 2**31 - 1
+_SHUTDOWN_PING = b"duo-stop"
+
+
+class _ServerH2(h2.connection.H2Connection):
+    """h2 with the stream admission decided here: past `cap` busy streams, or above the
+    last stream id of our GOAWAY, a new stream is refused (REFUSED_STREAM, a stream error
+    the client may retry) after its header block is decoded, keeping HPACK in step."""
+
+    busy: set[int]
+    refuse_above: int
+    failure: ErrorCode | None
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        sid = frame.stream_id
+        if (
+            sid not in self.streams
+            and sid & 1
+            and sid > self.highest_inbound_stream_id
+            and (
+                len(self.busy) >= self.local_settings.max_concurrent_streams
+                or sid > self.refuse_above
+            )
+        ):
+            h2.connection._decode_headers(self.decoder, frame.data)
+            self.highest_inbound_stream_id = sid
+            self._closed_streams[sid] = StreamClosedBy.SEND_RST_STREAM
+            reset = RstStreamFrame(sid)
+            reset.error_code = ErrorCodes.REFUSED_STREAM
+            return [reset], []
+        frames, events = super()._receive_headers_frame(frame)
+        if sid not in self.busy and any(isinstance(e, h2.events.RequestReceived) for e in events):
+            self.busy.add(sid)  # here, not per batch: one read may open many streams
+        return frames, events
+
+    def _terminate_connection(self, error_code: ErrorCodes) -> None:
+        # h2 reports every HPACK failure as PROTOCOL_ERROR; RFC 7541 §2.3.3 and RFC 9113
+        # §4.3 want COMPRESSION_ERROR, and an oversized list is a bomb (ENHANCE_YOUR_CALM).
+        cause = getattr(sys.exc_info()[1], "__cause__", None)
+        if isinstance(cause, OversizedHeaderListError):
+            error_code = ErrorCodes.ENHANCE_YOUR_CALM
+        elif isinstance(cause, HPACKError | IndexError | UnicodeDecodeError):
+            error_code = ErrorCodes.COMPRESSION_ERROR
+        self.failure = ErrorCode(error_code)
+        super()._terminate_connection(error_code)
+
+
+class H2ServerConnection:
+    """The server side of one HTTP/2 connection. Call `initiate()` first."""
+
+    def __init__(self, limits: H2Limits, now: float | None = None) -> None:
+        self.limits = limits
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_outbound_headers=False
+        )
+        conn = _ServerH2(config)
+        conn.busy = set()
+        conn.refuse_above = LAST_STREAM_ID
+        conn.failure = None
+        conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+                h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_receive_buffer,
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            },
+        )
+        # HPACK counts the list size while decoding: a bomb stops at the limit.
+        conn.decoder.max_header_list_size = limits.max_header_list_size
+        conn.decoder.max_allowed_table_size = limits.header_table_size
+        self._h2 = conn
+        self._guard = FrameGuard(limits, time.monotonic() if now is None else now)
+        self._trailers: dict[int, Headers] = {}
+        self._extra = bytearray()  # frames written by hand, after h2's
+        self.ended = False  # GOAWAY sent or received: no more reading
+        self.stopping = False  # graceful GOAWAY sent
+
+    # -- set-up --------------------------------------------------------------------------
+    def initiate(self, upgrade_settings: bytes | None = None) -> None:
+        """Queue our SETTINGS and open the connection window to its bound. With the
+        decoded HTTP2-Settings of an `Upgrade: h2c` request, stream 1 is that request
+        (half-closed; `upgrade_head()` gives its head)."""
+        conn = self._h2
+        if upgrade_settings is None:
+            conn.initiate_connection()
+        else:
+            conn.initiate_upgrade_connection(urlsafe_b64encode(upgrade_settings))
+            conn.busy.add(1)
+        extra = self.limits.connection_receive_buffer - DEFAULT_WINDOW
+        if extra:
+            conn.increment_flow_control_window(extra)
+
+    # -- input -----------------------------------------------------------------------------
+    def receive_data(self, data: bytes, now: float | None = None) -> list[Event]:
+        """Feed bytes from the client; the events they complete. After a ConnectionFailed or
+        a GoAwayReceived, write `data_to_send()` and close: later input is ignored."""
+        if self.ended or not data:
+            return []
+        violation = self._guard.scan(data, time.monotonic() if now is None else now)
+        if violation is not None:
+            return [self._fail(violation.error_code, violation.reason)]
+        conn = self._h2
+        try:
+            h2_events = conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.ended = True
+            code = conn.failure or ErrorCode(exc.error_code)
+            return [ConnectionFailed(code, str(exc) or type(exc).__name__)]
+        events: list[Event] = []
+        whole: set[int] = set()  # requests without a body: their end is in the head
+        for ev in h2_events:
+            if isinstance(ev, h2.events.RequestReceived):
+                sid = ev.stream_id
+                if ev.stream_ended is not None:
+                    whole.add(sid)
+                events.append(request_head(sid, ev.headers or [], sid in whole))
+            elif isinstance(ev, h2.events.DataReceived):
+                sid = ev.stream_id
+                body = ev.data or b""
+                padding = (ev.flow_controlled_length or 0) - len(body)
+                if padding:  # credit for padding goes back at once
+                    self.acknowledge(sid, padding)
+                if body:
+                    events.append(BodyData(sid, body))
+            elif isinstance(ev, h2.events.TrailersReceived):
+                self._trailers[ev.stream_id] = list(ev.headers or [])
+            elif isinstance(ev, h2.events.StreamEnded):
+                sid = ev.stream_id
+                if sid not in whole:
+                    events.append(StreamEnded(sid, self._trailers.pop(sid, [])))
+            elif isinstance(ev, h2.events.StreamReset):
+                events.append(StreamReset(ev.stream_id, error_code(ev.error_code), True))
+            elif isinstance(ev, h2.events.WindowUpdated):
+                events.append(WindowOpened(ev.stream_id or 0))
+            elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in ev.changed_settings:
+                    events.append(WindowOpened(0))
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self.ended = True
+                events.append(
+                    GoAwayReceived(error_code(int(ev.error_code or 0)), ev.last_stream_id or 0)
+                )
+            elif (
+                isinstance(ev, h2.events.PingAckReceived)
+                and ev.ping_data == _SHUTDOWN_PING
+                and self.stopping
+            ):
+                self._final_goaway()
+        return events
+
+    def _fail(self, code: ErrorCode, reason: str) -> ConnectionFailed:
+        self.ended = True
+        self._goaway(code, self._h2.highest_inbound_stream_id)
+        return ConnectionFailed(code, reason)
+
+    # -- output ----------------------------------------------------------------------------
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the client now (h2's frames, then ours)."""
+        data = self._h2.data_to_send()
+        if self._extra:
+            data += self._extra
+            self._extra.clear()
+        return data
+
+    def send_head(
+        self, stream_id: int, status: int, headers: Headers, end_stream: bool = False
+    ) -> None:
+        """A response head (or a 1xx). ValueError for fields HTTP/2 cannot carry; StreamGone
+        when the stream is reset or the connection over."""
+        fields = response_fields(status, headers)
+        self._call(self._h2.send_headers, stream_id, fields, end_stream=end_stream)
+
+    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> int:
+        """As much of `data` as the stream's and the connection's windows allow, in frames
+        of the client's maximum size; how many bytes went. END_STREAM only with the last."""
+        conn = self._h2
+        allowed = min(len(data), self.window(stream_id))
+        size = conn.max_outbound_frame_size
+        sent = 0
+        frames = 0
+        while True:
+            chunk = data[sent : sent + min(size, allowed - sent)]
+            sent += len(chunk)
+            last = end_stream and sent == len(data)
+            if chunk or last:
+                self._call(conn.send_data, stream_id, chunk, end_stream=last)
+                frames += 1
+            if sent >= allowed:
+                break
+        self._guard.credit_sent_data(frames)
+        return sent
+
+    def send_trailers(self, stream_id: int, headers: Headers) -> None:
+        """The trailer section, which ends the stream."""
+        self._call(self._h2.send_headers, stream_id, trailer_fields(headers), end_stream=True)
+
+    def end_stream(self, stream_id: int) -> None:
+        self._call(self._h2.end_stream, stream_id)
+
+    def reset_stream(self, stream_id: int, code: ErrorCode = ErrorCode.INTERNAL_ERROR) -> None:
+        """RST_STREAM, unless the stream is closed already (then nothing is sent)."""
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self._h2.reset_stream(stream_id, code)
+
+    def window(self, stream_id: int) -> int:
+        """Body bytes the stream may send now: the smaller of its window and the
+        connection's. StreamGone when it cannot send at all."""
+        try:
+            return self._h2.local_flow_control_window(stream_id)
+        except h2.exceptions.ProtocolError:
+            raise StreamGone(f"stream {stream_id} is closed") from None
+
+    def acknowledge(self, stream_id: int, count: int) -> None:
+        """The consumer has taken `count` body bytes: give the client that credit back."""
+        if count and not self.ended:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self._h2.acknowledge_received_data(count, stream_id)
+
+    def release(self, stream_id: int) -> None:
+        """The stream's cycle is over: its slot counts no more against the stream limit
+        (a reset stream keeps its slot until then, so resets free no work). A stream
+        still open is reset (CANCEL): h2 counts it against the limit as long as it is."""
+        stream = self._h2.streams.get(stream_id)
+        if stream is not None and not stream.closed:
+            # A complete response to a request still being sent: NO_ERROR (RFC 9113 §8.1).
+            done = stream.state_machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
+            self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
+        self._h2.busy.discard(stream_id)
+        self._trailers.pop(stream_id, None)
+
+    @property
+    def busy(self) -> int:
+        """Streams whose cycles have not been released."""
+        return len(self._h2.busy)
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> None:
+        if self.ended and self._h2.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            raise StreamGone("the connection is closed")
+        try:
+            method(*args, **kwargs)
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from None
+
+    # -- shutdown --------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Graceful GOAWAY (RFC 9113 §6.8): last-stream-id 2^31-1 and a PING; the final
+        GOAWAY, naming the last stream we take, follows the PING's ACK (or `close()`).
+        In-flight streams go on; newer ones are refused."""
+        if self.stopping or self.ended:
+            return
+        self.stopping = True
+        self._goaway(ErrorCode.NO_ERROR, LAST_STREAM_ID)
+        ping = PingFrame(0)
+        ping.opaque_data = _SHUTDOWN_PING
+        self._extra += ping.serialize()
+
+    def close(self, code: ErrorCode = ErrorCode.NO_ERROR) -> None:
+        """The last GOAWAY before the connection is closed (none when one was sent)."""
+        if not self.ended:
+            self.ended = True
+            self._goaway(code, self._h2.highest_inbound_stream_id)
+
+    def _final_goaway(self) -> None:
+        last = self._h2.highest_inbound_stream_id
+        self._h2.refuse_above = last
+        self._goaway(ErrorCode.NO_ERROR, last)
+
+    def _goaway(self, code: ErrorCode, last_stream_id: int) -> None:
+        # Written by hand: after h2's own GOAWAY its state machine refuses every frame,
+        # DATA of the streams still in flight included.
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = last_stream_id
+        frame.error_code = code
+        self._extra += frame.serialize()
