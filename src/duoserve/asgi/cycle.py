@@ -1,5 +1,7 @@
-"""HTTPCycle: one request/response as the ASGI `http` receive/send pair, with 100-continue,
-disconnect detection, back-pressure and the single error policy for HTTP apps."""
+"""HTTPCycle: one request/response as the ASGI `http` receive/send pair, for H1 and H2.
+
+With 100-continue, disconnect detection, back-pressure and the single error policy for
+HTTP apps."""
 
 from __future__ import annotations
 

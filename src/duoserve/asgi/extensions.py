@@ -1,6 +1,7 @@
-"""The cycle's response extensions: files (pathsend, zerocopysend, with sendfile where the
-transport allows it), trailers and 103 early hints. A base of `HTTPCycle`, kept apart so
-the cycle's module holds the receive/send state machine and the error policy."""
+"""The cycle's response extensions: files (pathsend, zerocopysend), trailers, early hints.
+
+Files go out with sendfile where the transport allows it. A base of `HTTPCycle`, kept
+apart so the cycle's module holds the receive/send state machine and the error policy."""
 
 from __future__ import annotations
 

@@ -24,14 +24,13 @@ from ..http1.framing import error_response
 from ..net.streams import close_now, head_reader, receive_idle, send_file, writes
 from ..observe.request_id import request_id
 from ..types import ConnInfo
+from .switch import serve_h2_preface, upgrade
 
 _READ_SIZE = 64 * 1024
 # Lingering close after an error response: at most this long and this much discarded input.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1024 * 1024
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-# Fields of an h2c upgrade request that end with its HTTP/1.1 form (RFC 7540 §3.2).
-_H2C_ONLY = frozenset({b"connection", b"upgrade", b"http2-settings", b"te", b"keep-alive"})
 
 
 async def handle_connection(
@@ -120,7 +119,7 @@ class HTTPConnection:
                     exc.status == 505
                     and first
                     and ctx.h2 is not None
-                    and await self._serve_h2_preface()
+                    and await serve_h2_preface(self)
                 ):
                     return
                 self.log_bad_request(exc)
@@ -134,7 +133,7 @@ class HTTPConnection:
             info = (
                 self.info if trusted is None else resolve_proxy(self.info, event.headers, trusted)
             )
-            if event.upgrade is not None and await self._upgrade(event, info):
+            if event.upgrade is not None and await upgrade(self, event, info):
                 return
             if plain:
                 # _serve() with none of its per-request features, inline: the usual request.
@@ -191,51 +190,6 @@ class HTTPConnection:
             elif not await self._serve(event, info) or ctx.stopping:
                 return
             buffered = codec.start_next_cycle()
-
-    # -- other protocols --------------------------------------------------------------
-    async def _upgrade(self, head: RequestHead, info: ConnInfo) -> bool:
-        """A request with `Connection: upgrade`: True when it switched the connection to
-        WebSocket or HTTP/2 (`Upgrade: h2c`, RFC 7540 §3.2) and was served that way; False
-        when it is an ordinary request (an upgrade not offered is ignored, RFC 9110 §7.8)."""
-        ctx = self.ctx
-        codec = self.codec
-        if head.upgrade == b"websocket" and ctx.websocket_enabled:
-            from ..websocket.session import serve_websocket
-
-            if ctx.metrics is None:
-                await serve_websocket(self.stream, codec, head, info, ctx)
-            else:
-                await ctx.metrics.websocket(serve_websocket(self.stream, codec, head, info, ctx))
-            return True
-        if head.upgrade != b"h2c" or ctx.h2 is None or info.scheme != "http":
-            return False
-        from ..http2.preface import H2C_SWITCHING, h2c_upgrade_settings
-
-        settings = h2c_upgrade_settings(head.headers)
-        if settings is None:
-            return False
-        from .h2connection import serve_h2
-
-        await self.write(H2C_SWITCHING)
-        kept = [(n, v) for n, v in head.headers if n not in _H2C_ONLY]
-        stream1 = head._replace(headers=kept, http_version="2", keep_alive=True, upgrade=None)
-        await serve_h2(self.stream, info, ctx, codec.trailing_data, (stream1, settings))
-        self.write_failed = True  # the connection is HTTP/2's now: never reused
-        return True
-
-    async def _serve_h2_preface(self) -> bool:
-        """The first request line was HTTP/2.0: when its bytes are the prior-knowledge
-        preface (RFC 9113 §3.3), serve the connection as HTTP/2; True then."""
-        from ..http2.preface import match_preface
-
-        received = self.codec.trailing_data
-        if match_preface(received) == "no":
-            return False
-        from .h2connection import serve_h2
-
-        await serve_h2(self.stream, self.info, self.ctx, received)
-        self.write_failed = True
-        return True
 
     # -- reading -------------------------------------------------------------------------
     async def recv(self) -> bytes:

@@ -1,5 +1,7 @@
-"""The HTTP/2 connection driver: socket bytes into the sans-IO H2ServerConnection, one task
-per stream serving it with the one HTTP cycle, one writer task taking frames to the socket.
+"""The HTTP/2 connection driver: a task per stream through the one HTTP cycle, one writer.
+
+Socket bytes go into the sans-IO H2ServerConnection; each stream is served by the one
+HTTP cycle in a task of its own, and one writer task takes frames to the socket.
 
 No protocol rule lives here (they are in `http2/`), and no ASGI semantics (they are in
 `asgi.cycle`): this module moves bytes, starts and ends tasks, and applies the same
