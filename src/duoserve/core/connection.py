@@ -6,7 +6,6 @@ header and stalled clients."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Sequence
 from typing import IO
 
@@ -22,8 +21,8 @@ from ..http1.codec import H1Codec
 from ..http1.events import CodecEvent, EndOfRequest, RequestHead, Signal
 from ..http1.framing import error_response
 from ..net.streams import close_now, head_reader, receive_idle, send_file, writes
-from ..observe.request_id import request_id
 from ..types import ConnInfo
+from .featured import serve_featured
 from .switch import serve_h2_preface, upgrade
 
 _READ_SIZE = 64 * 1024
@@ -243,37 +242,10 @@ class HTTPConnection:
     # -- one request -------------------------------------------------------------------------
     async def _serve(self, head: RequestHead, info: ConnInfo) -> bool:
         """Run the app for one request; True when the connection may carry another."""
-        ctx = self.ctx
-        config = self.config
-        if config.limit_concurrency and ctx.in_flight >= config.limit_concurrency:
-            if ctx.metrics is not None:
-                ctx.metrics.refused("concurrency")
-            await self.send_error(503, "too many requests in progress")
+        served = await serve_featured(self.ctx, head, info, HTTPCycle, self, self.send_error)
+        if served is None:
             return False
-        rid = None
-        if config.request_id:
-            rid, replaced = request_id(head.headers)
-            if replaced is not None:
-                head = head._replace(headers=replaced)
-        cycle = HTTPCycle(self, head)
-        cycle.request_id = rid
-        access = ctx.access
-        logging_access = access is not None and access.enabled()
-        start = time.perf_counter() if logging_access else 0.0
-        scope = http_scope(head, info, config, ctx.lifespan_state)
-        ctx.in_flight += 1
-        metrics = ctx.metrics
-        start_metrics = 0.0 if metrics is None else metrics.begin()
-        try:
-            reusable = await cycle.run(ctx.app, scope)
-        finally:
-            ctx.in_flight -= 1
-            if metrics is not None:
-                metrics.end(cycle, head.method, start_metrics)
-        if logging_access:
-            assert access is not None
-            duration = time.perf_counter() - start
-            access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
+        cycle, reusable = served
         return reusable and (
             cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
         )

@@ -11,21 +11,19 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
-import time
 
 import anyio
 import anyio.abc
 
 from ..asgi.context import ServerContext
-from ..asgi.scope import http_scope
 from ..edge.proxy import resolve_proxy
 from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
 from ..http2.events import ErrorCode
 from ..net.streams import send_within
-from ..observe.request_id import request_id
 from ..types import ConnInfo, Headers
+from .featured import serve_featured
 from .h2stream import H2Cycle, H2Stream
 
 _READ_SIZE = 64 * 1024
@@ -254,39 +252,11 @@ class H2Driver:
             if limit and head.content_length is not None and head.content_length > limit:
                 await port.send_error(413, "request body too large")
                 return
-            if config.limit_concurrency and ctx.in_flight >= config.limit_concurrency:
-                if ctx.metrics is not None:
-                    ctx.metrics.refused("concurrency")
-                await port.send_error(503, "too many requests in progress")
-                return
-            rid = None
-            if config.request_id:
-                rid, replaced = request_id(head.headers)
-                if replaced is not None:
-                    head = head._replace(headers=replaced)
             info = self.info
             if self._trusted is not None:
                 info = resolve_proxy(info, head.headers, self._trusted)
-            cycle = H2Cycle(port, head)
-            cycle.request_id = rid
-            access = ctx.access
-            logging_access = access is not None and access.enabled()
-            start = time.perf_counter() if logging_access else 0.0
-            scope = http_scope(head, info, config, ctx.lifespan_state)
-            metrics = ctx.metrics
-            start_metrics = 0.0 if metrics is None else metrics.begin()
-            ctx.in_flight += 1
-            try:
-                await cycle.run(ctx.app, scope)
+            if await serve_featured(ctx, head, info, H2Cycle, port, port.send_error):
                 await port.flush()
-            finally:
-                ctx.in_flight -= 1
-                if metrics is not None:
-                    metrics.end(cycle, head.method, start_metrics)
-            if logging_access:
-                assert access is not None
-                duration = time.perf_counter() - start
-                access.log(head, scope["client"], cycle.status, cycle.body_bytes, duration, rid)
         finally:
             self.streams.pop(port.stream_id, None)
             if not port.closed and not self.dead:
