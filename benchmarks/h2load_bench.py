@@ -1,6 +1,8 @@
-"""HTTP/2 side by side: h2load (nghttp2-client) against duoserve, hypercorn and granian over
-h2c prior knowledge (`h2load -c 16 -m 32`), on the hello app. Servers not installed are
-skipped. (The 1 MiB workload of issue 14 is not here yet.)
+"""HTTP/2 side by side: h2load (nghttp2-client) against duoserve, hypercorn and granian.
+
+Over h2c prior knowledge (`h2load -c 16 -m 32`), on the benchmark app's hello (`/`) and
+its 1 MiB streamed response (`/stream`, 16 parts of 64 KiB), servers interleaved per
+workload, with duoserve's ratio to each peer. Servers not installed are skipped.
 
     python benchmarks/h2load_bench.py [--requests N] [--bin-dir DIR]
 
@@ -20,6 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "benchmarks" / "apps"
+# name -> (path, share of --requests): 1 MiB each, so fewer of them
+WORKLOADS = {"hello": ("/", 1.0), "1 MiB stream": ("/stream", 0.025)}
 
 
 def free_port() -> int:
@@ -29,7 +34,7 @@ def free_port() -> int:
 
 
 def servers(bin_dir: Path, port: int) -> dict[str, list[str]]:
-    app = "examples.hello:app"
+    app = "asgi_app:app"  # run from benchmarks/apps
     return {
         "duoserve": [
             sys.executable,
@@ -68,7 +73,8 @@ def wait_listening(port: int) -> None:
     raise RuntimeError("server did not start")
 
 
-def h2load(port: int, requests: int, path: str) -> str:
+def h2load(port: int, requests: int, path: str) -> tuple[float, str]:
+    """(req/s, the succeeded/failed line) of one h2load run."""
     out = subprocess.run(
         ["h2load", "-c", "16", "-m", "32", "-n", str(requests), f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
@@ -77,7 +83,7 @@ def h2load(port: int, requests: int, path: str) -> str:
     ).stdout
     rate = re.search(r"finished in .*?, ([\d.]+) req/s", out)
     done = re.search(r"(\d+) succeeded, (\d+) failed", out)
-    return f"{rate.group(1) if rate else '?'} req/s ({done.group(0) if done else out[-200:]})"
+    return (float(rate.group(1)) if rate else 0.0), (done.group(0) if done else out[-200:])
 
 
 def main() -> None:
@@ -88,19 +94,27 @@ def main() -> None:
     if shutil.which("h2load") is None:
         sys.exit("h2load not found: apt-get install nghttp2-client")
     port = free_port()
-    for name, argv in servers(args.bin_dir, port).items():
-        if name != "duoserve" and not Path(argv[0]).exists():
-            print(f"{name}: not installed in {args.bin_dir}, skipped")
-            continue
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            wait_listening(port)
-            print(f"{name:10} hello: {h2load(port, args.requests, '/')}")
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    for workload, (path, share) in WORKLOADS.items():
+        rates: dict[str, float] = {}
+        for name, argv in servers(args.bin_dir, port).items():
+            if name != "duoserve" and not Path(argv[0]).exists():
+                print(f"{name}: not installed in {args.bin_dir}, skipped")
+                continue
+            proc = subprocess.Popen(
+                argv, cwd=APPS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                wait_listening(port)
+                rate, done = h2load(port, max(100, int(args.requests * share)), path)
+                rates[name] = rate
+                print(f"{workload:13} {name:10} {rate:10,.0f} req/s  {done}", flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        mine = rates.get("duoserve", 0.0)
+        for name, rate in rates.items():
+            if name != "duoserve" and rate:
+                print(f"{workload:13} duoserve/{name}: {mine / rate:.2f}")
 
 
 if __name__ == "__main__":
