@@ -11,6 +11,7 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -112,8 +113,10 @@ class H2Driver:
             while True:
                 await self._out_ready.wait()
                 self._out_ready = anyio.Event()
-                data = bytes(self._out)
-                self._out.clear()
+                # Handed over whole, not copied (a new buffer takes what comes next): every
+                # transport beneath takes a bytearray as it takes bytes.
+                data = cast(bytes, self._out)
+                self._out = bytearray()
                 self._room.set()
                 if data:
                     await send_within(self.stream, data, timeout)
