@@ -146,14 +146,6 @@ class HTTPConnection:
                     reusable = (
                         cycle.finished() if cycle.response_complete else await cycle.unfinished()
                     )
-                if (
-                    not reusable
-                    or ctx.stopping
-                    or not (
-                        cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
-                    )
-                ):
-                    return
             elif metered:
                 # The same with metrics on: each request counted and noted, no other feature
                 # (the recorder's C callables, no Python call of its own).
@@ -178,15 +170,19 @@ class HTTPConnection:
                             event.method,
                         )
                     )
-                if (
-                    not reusable
-                    or ctx.stopping
-                    or not (
-                        cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
-                    )
-                ):
+            else:
+                if not await self._serve(event, info) or ctx.stopping:
                     return
-            elif not await self._serve(event, info) or ctx.stopping:
+                buffered = codec.start_next_cycle()
+                continue
+            # The plain and metered paths: a body the app left unread is skipped, if it can be.
+            if (
+                not reusable
+                or ctx.stopping
+                or not (
+                    cycle.bodyless or cycle.body_complete or await self._skip_unread_body(cycle)
+                )
+            ):
                 return
             buffered = codec.start_next_cycle()
 
