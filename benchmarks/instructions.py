@@ -35,6 +35,9 @@ LOADS = {
     "ws-small": ("asgi", "asgi_app:app", "msg"),
     "asgi-close": ("asgi", "asgi_app:app", "conn"),
     "asgi-post": ("asgi", "asgi_app:app", "post"),
+    "asgi-json": ("asgi", "asgi_app:app", "json"),
+    "wsgi-json": ("wsgi", "wsgi_app:app", "json"),
+    "fastapi-hello": ("asgi", "fastapi_app:app", "req"),
 }
 DEFAULT_SERVERS = "duoserve,duoserve-h11,uvicorn,uvicorn-h11,uvicorn-wsgi"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -44,8 +47,10 @@ REQUEST_POST = (
     b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n"
     b"Content-Length: 1024\r\n\r\n" + b"x" * 1024
 )
+# About 1 KB of JSON, encoded by the app per request.
+REQUEST_JSON = b"GET /json HTTP/1.1\r\nHost: bench\r\n\r\n"
 # The request each keep-alive unit sends.
-REQUESTS = {"req": REQUEST, "post": REQUEST_POST}
+REQUESTS = {"req": REQUEST, "post": REQUEST_POST, "json": REQUEST_JSON}
 CONNECTIONS = 4
 
 
