@@ -38,6 +38,7 @@ LOADS = {
     "asgi-json": ("asgi", "asgi_app:app", "json"),
     "wsgi-json": ("wsgi", "wsgi_app:app", "json"),
     "fastapi-hello": ("asgi", "fastapi_app:app", "req"),
+    "asgi-browser": ("asgi", "asgi_app:app", "browser"),
 }
 DEFAULT_SERVERS = "duoserve,duoserve-h11,uvicorn,uvicorn-h11,uvicorn-wsgi"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -50,7 +51,20 @@ REQUEST_POST = (
 # About 1 KB of JSON, encoded by the app per request.
 REQUEST_JSON = b"GET /json HTTP/1.1\r\nHost: bench\r\n\r\n"
 # The request each keep-alive unit sends.
-REQUESTS = {"req": REQUEST, "post": REQUEST_POST, "json": REQUEST_JSON}
+# GET / with the fields a browser sends (Chromium's, about 560 bytes of head).
+REQUEST_BROWSER = (
+    b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n"
+    b"sec-ch-ua: \"Chromium\";v=\"156\", \"Not.A/Brand\";v=\"99\"\r\nsec-ch-ua-mobile: ?0\r\n"
+    b"sec-ch-ua-platform: \"Linux\"\r\nUpgrade-Insecure-Requests: 1\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/156.0.0.0 Safari/537.36\r\n"
+    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    b"*/*;q=0.8\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\n"
+    b"Sec-Fetch-Dest: document\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Accept-Language: en-US,en;q=0.9\r\nCookie: sessionid=8f1c2e7a9b3d4c5e6f708192a3b4c5d6; "
+    b"csrftoken=Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe\r\n\r\n"
+)
+REQUESTS = {"req": REQUEST, "post": REQUEST_POST, "json": REQUEST_JSON, "browser": REQUEST_BROWSER}
 CONNECTIONS = 4
 
 

@@ -35,6 +35,7 @@ class RequestSource(Protocol):
     def buffered(self) -> int: ...
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> CodecEvent: ...
+    def whole_body(self) -> bytes | None: ...
     def send_informational(self, status: int, headers: Headers) -> bytes: ...
 
 
@@ -195,6 +196,10 @@ class HTTPCycle(ResponseExtensions):
         try:
             event: CodecEvent | None = self._pending
             if event is None:
+                whole = self.codec.whole_body()
+                if whole is not None:
+                    self.body_complete = True
+                    return {"type": "http.request", "body": whole, "more_body": False}
                 event = self.codec.next_event()
                 if event is _NEED_DATA:
                     event = await self._read_body_event()

@@ -97,6 +97,10 @@ class H2Stream:
     def receive_data(self, data: bytes) -> None:
         """Nothing to do: the driver queues the body as frames arrive."""
 
+    def whole_body(self) -> None:
+        """Never: the body arrives as DATA frames, each credited as the app reads it."""
+        return None
+
     def next_event(self) -> Body | EndOfRequest | Signal:
         if not self.inbox:
             return Signal.NEED_DATA

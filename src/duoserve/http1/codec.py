@@ -29,6 +29,8 @@ class H1Codec(Protocol):
 
     def feed(self, data: bytes) -> CodecEvent: ...  # receive_data(data), then next_event()
 
+    def whole_body(self) -> bytes | None: ...  # the rest of the body if it is all here
+
     def begin_response(self, method: bytes, http_version: str) -> ResponseWriter: ...
 
     def send_informational(self, status: int, headers: Headers) -> bytes: ...

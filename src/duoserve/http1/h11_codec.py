@@ -92,6 +92,10 @@ class H11Codec(ResponseSide):
             return Signal.PAUSED
         return Signal.CLOSED  # h11.ConnectionClosed after a complete request
 
+    def whole_body(self) -> None:
+        """Never: h11 hands the body over as events (see the httptools codec)."""
+        return None
+
     def _scan_head(self) -> CodecEvent:
         """Find one complete request head in our buffer and check it before h11 sees it."""
         buf = self._buf

@@ -40,6 +40,7 @@ _FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
 # an upgrade, an expectation).
 _NOTED = re.compile(rb"\n(host|content-length|connection|transfer-encoding|upgrade|expect):")
 _HOST_ONLY = [b"host"]
+_HOST_AND_LENGTH = ([b"host", b"content-length"], [b"content-length", b"host"])
 # The field names of a lower-cased block and the values of the block as received, in
 # order: a head _SIMPLE matched has one of each per line (a name is a token, so the first
 # colon on a line ends it; values hold no CR or LF).
@@ -149,6 +150,23 @@ class HttptoolsCodec(ResponseSide):
         if self._buf:
             return Signal.PAUSED
         return Signal.CLOSED if self._eof else Signal.NEED_DATA
+
+    def whole_body(self) -> bytes | None:
+        """The rest of a Content-Length body when all of it is buffered (the request then
+        ends), else None: the usual small upload in one call instead of two events."""
+        remaining = self._remaining
+        buf = self._buf
+        if not remaining or len(buf) < remaining or self._fallback is not None:
+            return None
+        if len(buf) == remaining:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:remaining])
+            del buf[:remaining]
+        self._remaining = 0
+        self._ended = True
+        return data
 
     def _scan_head(self) -> CodecEvent:
         buf = self._buf
@@ -262,6 +280,15 @@ class HttptoolsCodec(ResponseSide):
             if _HOST_LINE.search(low) is None:
                 return None
             length = None
+            keep_alive = minor == b"1"
+        elif noted in _HOST_AND_LENGTH:  # nearly every POST or PUT
+            found = _LENGTH_LINE.search(low)
+            if found is None or _HOST_LINE.search(low) is None:
+                return None
+            length = int(found.group(1))
+            body_limit = self._limits.body
+            if body_limit and length > body_limit:
+                return None  # build_head() answers 413
             keep_alive = minor == b"1"
         else:
             framing = _framing(low, noted, minor, self._limits.body)

@@ -59,6 +59,8 @@ VALID = [
     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, te\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive-ish\r\n\r\n",
     b"POST /u HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    b"POST /u HTTP/1.1\r\nContent-Length: 3\r\nHost: a\r\n\r\nabc",
+    b"POST /u HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nHost: a\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n",
     # pipelined
     b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"
     b"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -78,6 +80,9 @@ INVALID = [
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\nConnection: close\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    b"POST / HTTP/1.1\r\nContent-Length: 2000\r\nHost: a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a b\r\nContent-Length: 1\r\n\r\nx",
+    b"POST / HTTP/1.1\r\nContent-Length: 1x\r\nHost: a\r\n\r\nx",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2 2\r\n\r\nok",
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
@@ -109,14 +114,18 @@ INVALID = [
 ]
 
 
-def run(codec: Any, chunks: list[bytes], fed: bool = False) -> list[Any]:
+def run(codec: Any, chunks: list[bytes], fed: bool = False, whole: bool = False) -> list[Any]:
     """Feed `chunks` then EOF; the events (bodies merged), the keep-alive flag after each
     head, and the error status if one is raised. `fed`: the bytes go in through feed()
-    (what the lean stream does between requests) instead of receive_data()."""
+    (what the lean stream does between requests) instead of receive_data(). `whole`: right
+    after each head, whole_body() is asked first (what the HTTP cycle does)."""
     pending = [*chunks, b""]
     out: list[Any] = []
     event: Any = None
     for _ in range(len(chunks) + 100):
+        if whole and out and out[-1][0] == "head" and (body := codec.whole_body()) is not None:
+            out += [bytearray(body), ("end", codec.request_complete())]
+            continue
         try:
             if fed and event is Signal.NEED_DATA and pending:
                 event = codec.feed(pending.pop(0))
@@ -187,6 +196,27 @@ def test_feed_gives_the_events_of_receive_data_and_next_event(data: bytes) -> No
         expected = run(H11Codec(CONFIG), chunks)
         assert run(HttptoolsCodec(CONFIG), chunks, fed=True) == expected, chunks
         assert run(H11Codec(CONFIG), chunks, fed=True) == expected, chunks
+
+
+@pytest.mark.parametrize("data", VALID + INVALID)
+def test_a_whole_body_taken_at_once_is_the_body_events(data: bytes) -> None:
+    for chunks in splits(data):
+        expected = run(H11Codec(CONFIG), chunks)
+        assert run(HttptoolsCodec(CONFIG), chunks, whole=True) == expected, chunks
+        assert run(H11Codec(CONFIG), chunks, whole=True) == expected, chunks
+
+
+def test_a_whole_body_is_there_only_once_all_of_it_is() -> None:
+    codec = HttptoolsCodec(CONFIG)
+    codec.receive_data(b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel")
+    assert isinstance(codec.next_event(), RequestHead)
+    assert codec.whole_body() is None
+    codec.receive_data(b"loGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert codec.whole_body() == b"hello"
+    assert codec.request_complete()
+    assert codec.whole_body() is None  # nothing is left of this body
+    assert codec.next_event() is Signal.PAUSED  # the pipelined request waits its turn
+    assert codec.trailing_data == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
 def test_codecs_agree_on_mutated_requests() -> None:
