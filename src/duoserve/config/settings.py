@@ -143,7 +143,10 @@ class Config(ConfigRules):
         unit="bytes",
     )
     h2_header_table_size: int = setting(
-        4096, "Bytes of the HPACK dynamic table a client may make us keep.", "HTTP/2", unit="bytes"
+        4096,
+        "Bytes of each HPACK dynamic table (the client's and ours) an HTTP/2 connection keeps.",
+        "HTTP/2",
+        unit="bytes",
     )
     h2_max_frame_size: int = setting(
         16_384, "Largest HTTP/2 frame payload accepted (16384..16777215).", "HTTP/2", unit="bytes"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -19,13 +19,15 @@ from ..types import ConnInfo
 from .connection import HTTPConnection, handle_connection
 
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+_Serve = Callable[[anyio.abc.ByteStream, ConnInfo, ServerContext], Coroutine[Any, Any, None]]
+_REFUSAL_LINGER = 1.0  # seconds to read a refused HTTP/2 client's bytes before closing
 
 
 async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:
     """Serve one accepted connection; always closes it. A bad PROXY header or a failed or
     stalled TLS handshake ends only this connection, logged in one line."""
     config = ctx.config
-    serve = handle_connection
+    serve: _Serve = handle_connection
     try:
         if config.proxy_protocol != "off":
             with _before_first_request(ctx, config.timeout_proxy_protocol):
@@ -38,7 +40,8 @@ async def serve_accepted(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: Serv
             if ctx.h2 is not None and ctx.tls.chose_h2(tls_stream):
                 from .h2connection import serve_h2_connection
 
-                serve = serve_h2_connection
+                refusal = ctx.tls.h2_refusal(tls_stream)
+                serve = serve_h2_connection if refusal is None else _refuse_h2(refusal)
     except (ProxyHeaderError, TimeoutError, ssl.SSLError, *_STREAM_ERRORS) as exc:
         ctx.error_log.info("%s: connection closed: %s", _peer(info), _describe(exc))
         with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
@@ -115,6 +118,27 @@ async def _refuse(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerConte
     finally:
         with anyio.CancelScope(shield=True):
             await conn.close()
+
+
+def _refuse_h2(reason: str) -> _Serve:
+    """A connection that chose h2 over a TLS HTTP/2 must not run on (RFC 9113 §9.2.2): our
+    SETTINGS and GOAWAY(INADEQUATE_SECURITY), what the client sends read and dropped for a
+    moment (so the GOAWAY is not lost to a reset), then the close."""
+
+    async def refuse(stream: anyio.abc.ByteStream, info: ConnInfo, ctx: ServerContext) -> None:
+        from ..http2.refusal import inadequate_security
+
+        ctx.error_log.info("%s: HTTP/2 refused: %s (INADEQUATE_SECURITY)", _peer(info), reason)
+        with contextlib.suppress(*_STREAM_ERRORS):
+            with anyio.move_on_after(ctx.config.timeout_io):
+                await stream.send(inadequate_security(reason))
+            with anyio.move_on_after(_REFUSAL_LINGER):
+                while await stream.receive():
+                    pass
+        with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
+            await stream.aclose()
+
+    return refuse
 
 
 def _peer(info: ConnInfo) -> str:

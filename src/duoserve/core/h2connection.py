@@ -148,9 +148,9 @@ class H2Driver:
             if ctx.stopping:
                 self.cancel()
             try:
-                self.queue_out()
-                if received:
+                if received:  # the ACK of the client's SETTINGS goes out now, not later
                     self._handle(tg, h2.receive_data(received))
+                self.queue_out()
                 await self._read(tg)
             finally:
                 ctx.idle.discard(self)

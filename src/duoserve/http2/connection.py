@@ -43,6 +43,7 @@ from .events import (
 from .guard import FrameGuard
 from .headers import request_head, response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
+from .tables import ServerEncoder, bound_decoder
 
 LAST_STREAM_ID = 2**31 - 1
 _SHUTDOWN_PING = b"duo-stop"
@@ -78,6 +79,11 @@ class _ServerH2(h2.connection.H2Connection):
         if sid not in self.busy and any(isinstance(e, h2.events.RequestReceived) for e in events):
             self.busy.add(sid)  # here, not per batch: one read may open many streams
         return frames, events
+
+    def _local_settings_acked(self) -> Any:
+        changes = super()._local_settings_acked()
+        bound_decoder(self.decoder, self.local_settings.header_table_size, acked=True)
+        return changes
 
     def _terminate_connection(self, error_code: ErrorCodes) -> None:
         # h2 reports every HPACK failure as PROTOCOL_ERROR; RFC 7541 §2.3.3 and RFC 9113
@@ -116,7 +122,8 @@ class H2ServerConnection:
         )
         # HPACK counts the list size while decoding: a bomb stops at the limit.
         conn.decoder.max_header_list_size = limits.max_header_list_size
-        conn.decoder.max_allowed_table_size = limits.header_table_size
+        conn.encoder = ServerEncoder(limits.header_table_size)
+        bound_decoder(conn.decoder, limits.header_table_size, acked=False)
         self._h2 = conn
         self._guard = FrameGuard(limits, time.monotonic() if now is None else now)
         self._trailers: dict[int, Headers] = {}

@@ -36,7 +36,8 @@ class H2Limits:
     header_table_size: int = 4_096
     """SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table the client's encoder may make us
     keep per connection (RFC 7541 §4.2); a larger table-size update is a COMPRESSION_ERROR.
-    Setting: `--h2-header-table-size`."""
+    Our own encoder's table is bounded by it too, whatever larger size the client allows
+    (`tables.ServerEncoder`). Setting: `--h2-header-table-size`."""
 
     max_frame_size: int = MIN_FRAME_SIZE
     """SETTINGS_MAX_FRAME_SIZE: the largest frame payload accepted. A longer frame is refused

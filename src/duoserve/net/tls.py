@@ -1,11 +1,13 @@
 """TLS: the SSLContext, the server-side handshake under a timeout, the `tls` extension.
 
 TLS: the SSLContext built once from the settings, the server-side handshake under a
-timeout, and the connection facts for the ASGI `tls` extension."""
+timeout, the connection facts for the ASGI `tls` extension, and RFC 9113 §9.2's rules for
+connections that chose HTTP/2."""
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -21,6 +23,9 @@ _CERT_REQS = {
     "required": ssl.CERT_REQUIRED,
 }
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+# RFC 9113 §9.2.2 and Appendix A: over TLS 1.2, HTTP/2 runs only on suites with an ephemeral,
+# authenticated key exchange and an AEAD cipher; the appendix lists every other suite.
+_EPHEMERAL = frozenset({"kx-ecdhe", "kx-dhe", "kx-ecdhe-psk", "kx-dhe-psk"})
 # RFC 4514 short names of the attributes Python's getpeercert() spells out.
 _RDN_NAMES = {
     "commonName": "CN",
@@ -39,10 +44,21 @@ def tls_enabled(config: Config) -> bool:
     return bool(config.ssl_certfile)
 
 
+def h2_acceptable(cipher: Mapping[str, Any]) -> bool:
+    """Whether HTTP/2 may run over a cipher suite (an entry of SSLContext.get_ciphers())."""
+    if cipher.get("protocol") == "TLSv1.3":
+        return True
+    return (
+        cipher.get("kea") in _EPHEMERAL
+        and cipher.get("auth") != "auth-null"
+        and bool(cipher.get("aead"))
+    )
+
+
 def build_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | None:
-    """The server's SSLContext (None without --ssl-certfile): TLS 1.2 at least, ALPN
-    h2 (when `http2`) then http/1.1. A missing or bad file is a one-line StartupError
-    naming the setting."""
+    """The server's SSLContext (None without --ssl-certfile): TLS 1.2 at least, without
+    compression or renegotiation (RFC 9113 §9.2.1), ALPN h2 (when `http2`) then http/1.1.
+    A missing or bad file is a one-line StartupError naming the setting."""
     if not tls_enabled(config):
         for name in ("ssl_keyfile", "ssl_ca_certs", "ssl_ciphers"):
             if getattr(config, name):
@@ -55,6 +71,7 @@ def build_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | N
         raise StartupError("--ssl-cert-reqs optional|required needs --ssl-ca-certs")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     password = config.ssl_keyfile_password or None
     try:
@@ -83,7 +100,20 @@ def build_ssl_context(config: Config, http2: bool = False) -> ssl.SSLContext | N
             raise StartupError(
                 f"--ssl-ciphers {config.ssl_ciphers!r} selects no usable cipher"
             ) from None
+    if http2:
+        _prefer_h2_suites(context)
     return context
+
+
+def _prefer_h2_suites(context: ssl.SSLContext) -> None:
+    """Put the TLS 1.2 suites HTTP/2 accepts first (the server's preference decides), so a
+    client that offers any of them gets one; the others stay for HTTP/1.1 clients that
+    offer nothing better (RFC 9113 §9.2.2 lets a server refuse h2 over them)."""
+    suites = [c for c in context.get_ciphers() if c.get("protocol") != "TLSv1.3"]
+    ordered = [c["name"] for c in suites if h2_acceptable(c)]
+    ordered += [c["name"] for c in suites if not h2_acceptable(c)]
+    if ordered:
+        context.set_ciphers(":".join(ordered))
 
 
 def _reason(exc: BaseException) -> str:
@@ -113,6 +143,7 @@ class TLSSetup:
         self.context = context
         self.server_cert = _first_pem(config.ssl_certfile)
         self._cipher_ids = {c["name"]: c["id"] & 0xFFFF for c in context.get_ciphers()}
+        self._h2_suites = frozenset(c["name"] for c in context.get_ciphers() if h2_acceptable(c))
 
     @classmethod
     def from_config(cls, config: Config, http2: bool = False) -> TLSSetup | None:
@@ -132,6 +163,19 @@ class TLSSetup:
     def chose_h2(stream: TLSStream) -> bool:
         """Whether ALPN settled on HTTP/2 for this connection."""
         return stream.extra(TLSAttribute.alpn_protocol, None) == "h2"
+
+    def h2_refusal(self, stream: TLSStream) -> str | None:
+        """Why a connection that chose h2 must not speak it (RFC 9113 §9.2), or None: a
+        version older than TLS 1.2, or a TLS 1.2 suite on the Appendix A blocklist."""
+        obj = stream.extra(TLSAttribute.ssl_object)
+        version = obj.version()
+        if version not in _TLS_VERSIONS:
+            return f"HTTP/2 needs TLS 1.2 or newer, not {version}"
+        cipher = obj.cipher()
+        name = cipher[0] if cipher else "none"
+        if version == "TLSv1.2" and name not in self._h2_suites:
+            return f"the TLS 1.2 cipher {name} is on RFC 9113's blocklist"
+        return None
 
     def extension(self, stream: TLSStream) -> dict[str, Any]:
         """scope["extensions"]["tls"] for one connection, per the ASGI TLS extension."""
