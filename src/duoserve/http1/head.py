@@ -20,6 +20,10 @@ HOST_VALUE = (
     rb"(?:\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._~-]+)?\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
 )
 _HOST = re.compile(rb"^" + HOST_VALUE + rb"$")
+# The fields build_head() looks at.
+_DECIDING = frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
+)
 # RFC 9110 §5.5: field values are VCHAR, obs-text, SP and HTAB; CR and LF only end lines.
 # Nothing else in a head may be a control character either (method, target, names).
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -119,6 +123,8 @@ def build_head(
     expect_continue = False
     upgrade: bytes | None = None
     for name, value in headers:
+        if name not in _DECIDING:
+            continue  # most fields: one set lookup, not six comparisons
         if name == b"host":
             hosts += 1
             host_ok = host_ok and bool(_HOST.match(value))

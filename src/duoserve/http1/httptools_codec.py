@@ -7,6 +7,7 @@ the same answer to every input."""
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 import httptools
 
@@ -16,13 +17,22 @@ from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from .framing import ResponseSide
 from .h11_codec import H11Codec
-from .head import HOST_VALUE, HeadLimits, build_head, find_control, find_head
+from .head import HOST_VALUE, HeadLimits, build_head, find_head
 
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
+# Heads up to this long are matched by regular expressions (_plain, _SIMPLE), longer ones
+# by llhttp: CPython's regex engine costs some 200 instructions per byte of head over its
+# passes, llhttp about 10 plus a Python callback per field, which is less from about here
+# (an 87-byte head: 61k instructions by regex, 77k by llhttp; 193 bytes: 102k and 95k).
+_REGEX_HEAD = 160
 _EOL = (0x0D, 0x0A)
-_new_tuple = tuple.__new__  # builds a NamedTuple without its constructor's Python frame
+_new_tuple = tuple.__new__
+_name_of = itemgetter(0)
+_FRAMED_ELSEWHERE = frozenset(
+    {b"transfer-encoding", b"upgrade"}
+)  # builds a NamedTuple without its constructor's Python frame
 # The common head in one match: origin-form target without a fragment, HTTP/1.0 or 1.1,
 # CRLF lines, single spaces, field names that are tokens and values of VCHAR/obs-text
 # with inner SP/HTAB (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in
@@ -94,9 +104,7 @@ class HttptoolsCodec(ResponseSide):
         self._target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if value[-1:] in (b" ", b"\t"):
-            value = value.rstrip(_OWS)
-        self._fields.append((name.lower(), value))
+        self._fields.append((name.lower(), value.rstrip(_OWS)))  # llhttp keeps trailing OWS
 
     # -- receiving -----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -172,12 +180,12 @@ class HttptoolsCodec(ResponseSide):
         buf = self._buf
         if not buf:
             return Signal.CLOSED if self._eof else Signal.NEED_DATA
-        # Fastest path: the common heads, matched by one regex (_plain).
-        plain = self._plain(buf)
-        if plain is not None:
+        # Fastest path for a short head: the common heads, matched by one regex (_plain).
+        short = len(buf) <= _REGEX_HEAD or buf.find(b"\r\n\r\n", 0, _REGEX_HEAD) >= 0
+        if short and (plain := self._plain(buf)) is not None:
             return plain
-        # Next: a regex head with other fields (Expect, Connection options), no body.
-        simple = _SIMPLE.match(buf)
+        # Next: a short regex head with other fields (Expect, Connection options), no body.
+        simple = _SIMPLE.match(buf) if short else None
         if simple is not None and (end := simple.end()) <= self._small_head:
             method, target, minor, block = simple.groups()
             low = block.lower()
@@ -194,7 +202,6 @@ class HttptoolsCodec(ResponseSide):
             or end > self._small_head
             or buf[0] in _EOL
             or buf.count(b"\n", 0, end) - 2 > self._limits.fields
-            or find_control(buf, 0, end)  # find_head then refuses it
         ):
             try:
                 found = find_head(buf, self._eof, self._limits)
@@ -223,21 +230,15 @@ class HttptoolsCodec(ResponseSide):
             # one space each side of the target, then HTTP/x.y
             line_end - (head[line_end - 1] == 13) != len(method) + len(target) + 10
             or not _TARGET.fullmatch(target)
-            or b"\n " in head
-            or b"\n\t" in head
         ):
             self._parser = None
             return self._delegate()
-        lengths = 0
-        for name, _ in fields:
-            if name == b"content-length":
-                lengths += 1
-            elif name == b"transfer-encoding" or name == b"upgrade":
-                self._parser = None
-                return self._delegate()
-        if lengths > 1:
+        names = list(map(_name_of, fields))  # no Python loop per field
+        if names.count(b"content-length") > 1 or not _FRAMED_ELSEWHERE.isdisjoint(names):
+            # h11 merges equal Content-Length duplicates, and frames the chunked and
+            # upgrade requests: let it decide
             self._parser = None
-            return self._delegate()  # h11 merges equal duplicates; let it decide
+            return self._delegate()
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             self._parser = None
@@ -254,7 +255,9 @@ class HttptoolsCodec(ResponseSide):
         if self._buf or self._in_request or self._fallback is not None or not data:
             self.receive_data(data)
             return self.next_event()
-        plain = self._plain(data)
+        plain = None
+        if len(data) <= _REGEX_HEAD or data.find(b"\r\n\r\n", 0, _REGEX_HEAD) >= 0:
+            plain = self._plain(data)
         if plain is None:
             self._buf += data
             return self._scan_head()
