@@ -52,6 +52,7 @@ class H2Stream:
         self.buffered = 0
         self.received = 0  # request-body bytes, for --limit-request-body
         self.inbox: deque[Body | EndOfRequest] = deque()
+        self._taken = 0  # the last body part handed to the cycle, not yet credited
         self.ended = False  # the client's END_STREAM came
         self._wake: anyio.Event | None = None
         self._out = b""  # response bytes past the window
@@ -98,13 +99,17 @@ class H2Stream:
         """Nothing to do: the driver queues the body as frames arrive."""
 
     def next_event(self) -> Body | EndOfRequest | Signal:
+        # The cycle looks one event ahead: a part's credit goes back at the next call, once
+        # the app has it, so the part held back counts against the window too.
+        if taken := self._taken:
+            self._taken = 0
+            self.h2.acknowledge(self.stream_id, taken)
+            self.driver.queue_out()
         if not self.inbox:
             return Signal.NEED_DATA
         event = self.inbox.popleft()
         if type(event) is Body:
-            size = len(event.data)
-            self.h2.acknowledge(self.stream_id, size)
-            self.driver.queue_out()
+            size = self._taken = len(event.data)
             limit = self.config.limit_request_body
             self.received += size
             if limit and self.received > limit:

@@ -3,9 +3,10 @@
 Bytes in, typed events out (`http2.events`); calls in, bytes out (`data_to_send`). h2 does
 the protocol; this class adds what h2 lacks or gets wrong for a server: the guard's rate
 limits, refusing streams beyond the advertised limit with REFUSED_STREAM (h2 would end
-the whole connection), the right GOAWAY code for HPACK errors, flow-control credit that
-returns only as the consumer reads, and a graceful GOAWAY after which in-flight streams
-still get their frames (h2 sends nothing after a GOAWAY of its own).
+the whole connection), the right GOAWAY code for HPACK errors, flow control that bounds
+what is buffered per stream without one stream's unread body stalling the others (see
+`FlowBudget`), and a graceful GOAWAY after which in-flight streams still get their frames
+(h2 sends nothing after a GOAWAY of its own).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import h2.stream
 from h2.errors import ErrorCodes
 from h2.stream import StreamClosedBy
 from hpack.exceptions import HPACKError, OversizedHeaderListError
-from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame
+from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame, WindowUpdateFrame
 
 from .events import (
     BodyData,
@@ -40,11 +41,13 @@ from .events import (
     WindowOpened,
     error_code,
 )
+from .flow import FlowBudget
 from .guard import FrameGuard
 from .headers import request_head, response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
 
 LAST_STREAM_ID = 2**31 - 1
+_RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
 _SHUTDOWN_PING = b"duo-stop"
 
 
@@ -90,6 +93,32 @@ class _ServerH2(h2.connection.H2Connection):
         self.failure = ErrorCode(error_code)
         super()._terminate_connection(error_code)
 
+    def credit_connection(self, count: int) -> None:
+        """Connection-level credit for `count` received bytes, whatever their stream does
+        with them (its own window bounds what it may hold)."""
+        increment = self._inbound_flow_control_window_manager.process_bytes(count)
+        if increment:
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+
+    def credit_stream(self, stream_id: int, count: int, extra: int) -> bool:
+        """Stream-level credit for `count` bytes the consumer took, and the window made
+        `extra` bytes larger for good; False (nothing sent) when the client can no longer
+        send on the stream."""
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.state_machine.state not in _RECEIVING:
+            return False
+        manager = stream._inbound_window_manager
+        manager.max_window_size += extra  # h2's own growth would forget unreturned credit
+        manager.current_window_size += extra
+        increment = extra + (manager.process_bytes(count) or 0)
+        if increment:
+            frame = WindowUpdateFrame(stream_id)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+        return True
+
 
 class H2ServerConnection:
     """The server side of one HTTP/2 connection. Call `initiate()` first."""
@@ -110,7 +139,7 @@ class H2ServerConnection:
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
                 h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_receive_buffer,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: DEFAULT_WINDOW,
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
             },
         )
@@ -119,6 +148,7 @@ class H2ServerConnection:
         conn.decoder.max_allowed_table_size = limits.header_table_size
         self._h2 = conn
         self._guard = FrameGuard(limits, time.monotonic() if now is None else now)
+        self._flow = FlowBudget(limits)
         self._trailers: dict[int, Headers] = {}
         self._extra = bytearray()  # frames written by hand, after h2's
         self.ended = False  # GOAWAY sent or received: no more reading
@@ -166,9 +196,10 @@ class H2ServerConnection:
             elif isinstance(ev, h2.events.DataReceived):
                 sid = ev.stream_id
                 body = ev.data or b""
-                padding = (ev.flow_controlled_length or 0) - len(body)
-                if padding:  # credit for padding goes back at once
-                    self.acknowledge(sid, padding)
+                counted = ev.flow_controlled_length or 0
+                conn.credit_connection(counted)  # the stream's window bounds it
+                if counted > len(body):  # the stream's credit for padding goes back at once
+                    conn.credit_stream(sid, counted - len(body), 0)
                 if body:
                     events.append(BodyData(sid, body))
             elif isinstance(ev, h2.events.TrailersReceived):
@@ -260,10 +291,13 @@ class H2ServerConnection:
             raise StreamGone(f"stream {stream_id} is closed") from None
 
     def acknowledge(self, stream_id: int, count: int) -> None:
-        """The consumer has taken `count` body bytes: give the client that credit back."""
+        """The consumer has taken `count` body bytes: the stream gets that credit back, and
+        a larger window while the connection's budget has room (`FlowBudget`)."""
         if count and not self.ended:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.acknowledge_received_data(count, stream_id)
+            flow = self._flow
+            extra = flow.growth(stream_id)
+            if not self._h2.credit_stream(stream_id, count, extra):
+                flow.give_back(stream_id, extra)
 
     def release(self, stream_id: int) -> None:
         """The stream's cycle is over: its slot counts no more against the stream limit
@@ -276,6 +310,7 @@ class H2ServerConnection:
             self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
         self._h2.busy.discard(stream_id)
         self._trailers.pop(stream_id, None)
+        self._flow.release(stream_id)
 
     @property
     def busy(self) -> int:
