@@ -69,7 +69,9 @@ class H2Driver:
         self.ctx = ctx
         self.h2 = H2ServerConnection(ctx.h2)
         self.streams: dict[int, H2Stream] = {}
-        self._out = bytearray()
+        self._out: list[bytes | memoryview] = []  # frames for the writer, in order
+        self._queued = 0  # bytes in _out
+        self._taken = 0  # how many times the writer has taken _out
         self._out_ready = anyio.Event()  # the writer has something to send
         self._room = anyio.Event()  # the writer took the queued output
         self._room.set()
@@ -87,21 +89,26 @@ class H2Driver:
 
     # -- output ------------------------------------------------------------------------
     def queue_out(self) -> None:
-        """Take what the sans-IO connection wants sent into the writer's buffer."""
-        data = self.h2.data_to_send()
-        if data and not self.dead:
-            self._out += data
+        """Take what the sans-IO connection wants sent into the writer's queue."""
+        pieces = self.h2.output()
+        if pieces and not self.dead:
+            self._out += pieces
+            self._queued += sum(map(len, pieces))
             self._out_ready.set()
-            if len(self._out) > _HIGH_WATER and self._room.is_set():
+            if self._queued > _HIGH_WATER and self._room.is_set():
                 self._room = anyio.Event()
 
     def must_drain(self) -> bool:
-        return len(self._out) > _HIGH_WATER
+        return self._queued > _HIGH_WATER
 
     async def drain(self) -> None:
-        """Until the writer has room again (it fails the connection past timeout_io)."""
-        while len(self._out) > _HIGH_WATER and not self.dead:
-            await self._room.wait()
+        """Past the high-water mark: until the writer has taken what is queued now (it
+        fails the connection past timeout_io). Every stream waiting is let go when it does,
+        rather than one at a time, so each wait costs one wake-up."""
+        if self._queued > _HIGH_WATER:
+            taken = self._taken
+            while taken == self._taken and not self.dead:
+                await self._room.wait()
         if self.dead:
             from ..errors import ClientDisconnected
 
@@ -113,13 +120,14 @@ class H2Driver:
             while True:
                 await self._out_ready.wait()
                 self._out_ready = anyio.Event()
-                # Handed over whole, not copied (a new buffer takes what comes next): every
-                # transport beneath takes a bytearray as it takes bytes.
-                data = cast(bytes, self._out)
-                self._out = bytearray()
+                pieces = self._out
+                self._out = []
+                self._queued = 0
+                self._taken += 1
                 self._room.set()
-                if data:
-                    await send_within(self.stream, data, timeout)
+                if pieces:  # one write: one copy of the frames, one system call
+                    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                    await send_within(self.stream, cast(bytes, data), timeout)
                 if not self._out:
                     self._sent.set()
         except (TimeoutError, *_STREAM_ERRORS):

@@ -55,7 +55,7 @@ class H2Stream:
         self._taken = 0  # the last body part handed to the cycle, not yet credited
         self.ended = False  # the client's END_STREAM came
         self._wake: anyio.Event | None = None
-        self._out = b""  # response bytes past the window
+        self._out: bytes | memoryview = b""  # response bytes past the window
         self._out_end = False  # the stream ends once _out is sent
         self._trailers: Headers | None = None
         self.closed = False  # END_STREAM or RST_STREAM sent
@@ -147,17 +147,23 @@ class H2Stream:
 
     def push(self, data: bytes) -> bool:
         """Body bytes: sent as far as the windows allow; True when drain() must follow."""
-        self._out += data
+        self._take(data)
         self._send_some()
         return bool(self._out) or self.driver.must_drain()
 
     def finish(self, data: bytes, trailers: Headers | None = None) -> None:
         """The last body bytes (and trailers): what the windows allow goes now, the rest
         once the app's task flushes the stream (the cycle does not wait for it)."""
-        self._out += data
+        self._take(data)
         self._out_end = True
         self._trailers = trailers
         self._send_some()
+
+    def _take(self, data: bytes) -> None:
+        # The frames are views of these bytes until written: a mutable buffer is copied.
+        if type(data) is not bytes:
+            data = bytes(data)
+        self._out = b"".join((self._out, data)) if self._out else data
 
     def _send_some(self) -> None:
         if self.closed:
@@ -171,7 +177,7 @@ class H2Stream:
         except StreamGone:
             self.write_failed = True
             raise ClientDisconnected("the client reset the stream") from None
-        self._out = out[sent:] if sent < len(out) else b""
+        self._out = memoryview(out)[sent:] if sent < len(out) else b""
         if not self._out and self._out_end:
             if self._trailers is not None:
                 self._call_h2(self.h2.send_trailers, self.stream_id, self._trailers)

@@ -12,6 +12,7 @@ what is buffered per stream without one stream's unread body stalling the others
 from __future__ import annotations
 
 import contextlib
+import struct
 import sys
 import time
 from base64 import urlsafe_b64encode
@@ -48,6 +49,11 @@ from .limits import DEFAULT_WINDOW, H2Limits
 
 LAST_STREAM_ID = 2**31 - 1
 _RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
+_DATA_HEAD = struct.Struct(">LBL").pack  # (length << 8 | type DATA), flags, stream id
+_END_STREAM = 0x1
+_SEND_DATA = h2.connection.ConnectionInputs.SEND_DATA
+_STREAM_SEND_DATA = h2.stream.StreamInputs.SEND_DATA
+_STREAM_SEND_END = h2.stream.StreamInputs.SEND_END_STREAM
 _SHUTDOWN_PING = b"duo-stop"
 
 
@@ -150,7 +156,7 @@ class H2ServerConnection:
         self._guard = FrameGuard(limits, time.monotonic() if now is None else now)
         self._flow = FlowBudget(limits)
         self._trailers: dict[int, Headers] = {}
-        self._extra = bytearray()  # frames written by hand, after h2's
+        self._pieces: list[bytes | memoryview] = []  # frames to send: h2's, then ours
         self.ended = False  # GOAWAY sent or received: no more reading
         self.stopping = False  # graceful GOAWAY sent
 
@@ -234,13 +240,28 @@ class H2ServerConnection:
         return ConnectionFailed(code, reason)
 
     # -- output ----------------------------------------------------------------------------
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the client now (h2's frames, then ours)."""
+    def output(self) -> list[bytes | memoryview]:
+        """The frames to write to the client now, in order, as pieces to write together
+        (DATA payloads are views of the app's bytes, not copies)."""
+        pieces = self._pieces
         data = self._h2.data_to_send()
-        if self._extra:
-            data += self._extra
-            self._extra.clear()
-        return data
+        if not pieces:
+            return [data] if data else pieces
+        if data:
+            pieces.append(data)
+        self._pieces = []
+        return pieces
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the client now, joined."""
+        return b"".join(self.output())
+
+    def _write(self, *pieces: bytes | memoryview) -> None:
+        """Frames built here, after what h2 has queued."""
+        out = self._pieces
+        if data := self._h2.data_to_send():
+            out.append(data)
+        out.extend(pieces)
 
     def send_head(
         self, stream_id: int, status: int, headers: Headers, end_stream: bool = False
@@ -250,25 +271,48 @@ class H2ServerConnection:
         fields = response_fields(status, headers)
         self._call(self._h2.send_headers, stream_id, fields, end_stream=end_stream)
 
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> int:
+    def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> int:
         """As much of `data` as the stream's and the connection's windows allow, in frames
-        of the client's maximum size; how many bytes went. END_STREAM only with the last."""
+        of the client's maximum size; how many bytes went. END_STREAM only with the last.
+        StreamGone when the stream cannot send. The frames are built here rather than by
+        h2 (whose frame objects cost more than the bytes), with h2's state machines and
+        windows kept as its own send_data keeps them."""
         conn = self._h2
-        allowed = min(len(data), self.window(stream_id))
+        stream = conn.streams.get(stream_id)
+        if stream is None:
+            raise StreamGone(f"stream {stream_id} is closed")
+        total = len(data)
+        allowed = min(total, conn.outbound_flow_control_window, stream.outbound_flow_control_window)
+        last = end_stream and allowed == total
+        if not allowed and not last:
+            return 0
+        try:
+            conn.state_machine.process_input(_SEND_DATA)
+            stream.state_machine.process_input(_STREAM_SEND_DATA)
+            if last:
+                stream.state_machine.process_input(_STREAM_SEND_END)
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from None
+        conn.outbound_flow_control_window -= allowed
+        stream.outbound_flow_control_window -= allowed
         size = conn.max_outbound_frame_size
-        sent = 0
-        frames = 0
-        while True:
-            chunk = data[sent : sent + min(size, allowed - sent)]
-            sent += len(chunk)
-            last = end_stream and sent == len(data)
-            if chunk or last:
-                self._call(conn.send_data, stream_id, chunk, end_stream=last)
-                frames += 1
-            if sent >= allowed:
-                break
-        self._guard.credit_sent_data(frames)
-        return sent
+        flags = _END_STREAM if last else 0
+        if allowed <= size:
+            part = data if allowed == total else memoryview(data)[:allowed]
+            self._write(_DATA_HEAD(allowed << 8, flags, stream_id), part)
+            self._guard.credit_sent_data(1)
+            return allowed
+        view = memoryview(data)
+        pieces: list[bytes | memoryview] = []
+        end = allowed - size
+        start = 0
+        while start < end:
+            pieces += (_DATA_HEAD(size << 8, 0, stream_id), view[start : start + size])
+            start += size
+        pieces += (_DATA_HEAD((allowed - start) << 8, flags, stream_id), view[start:allowed])
+        self._write(*pieces)
+        self._guard.credit_sent_data(len(pieces) // 2)
+        return allowed
 
     def send_trailers(self, stream_id: int, headers: Headers) -> None:
         """The trailer section, which ends the stream."""
@@ -336,7 +380,7 @@ class H2ServerConnection:
         self._goaway(ErrorCode.NO_ERROR, LAST_STREAM_ID)
         ping = PingFrame(0)
         ping.opaque_data = _SHUTDOWN_PING
-        self._extra += ping.serialize()
+        self._write(ping.serialize())
 
     def close(self, code: ErrorCode = ErrorCode.NO_ERROR) -> None:
         """The last GOAWAY before the connection is closed (none when one was sent)."""
@@ -355,4 +399,4 @@ class H2ServerConnection:
         frame = GoAwayFrame(0)
         frame.last_stream_id = last_stream_id
         frame.error_code = code
-        self._extra += frame.serialize()
+        self._write(frame.serialize())
