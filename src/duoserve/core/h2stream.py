@@ -187,6 +187,9 @@ class H2Stream:
     async def drain(self) -> None:
         """Until what push() kept is sent and the socket has room: WINDOW_UPDATEs and the
         client's reads must come within timeout_io."""
+        if not self._out:  # only room in the writer's queue: its own timeout bounds that
+            await self.driver.drain()
+            return
         with anyio.move_on_after(self.config.timeout_io):
             while self._out:
                 if self.peer_gone:
