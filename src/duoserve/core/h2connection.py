@@ -11,7 +11,6 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
-from typing import cast
 
 import anyio
 import anyio.abc
@@ -22,7 +21,7 @@ from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
 from ..http2.events import ErrorCode
-from ..net.streams import send_within
+from ..net.streams import send_parts_within
 from ..types import ConnInfo, Headers
 from .featured import serve_featured
 from .h2stream import H2Cycle, H2Stream
@@ -125,9 +124,8 @@ class H2Driver:
                 self._queued = 0
                 self._taken += 1
                 self._room.set()
-                if pieces:  # one write: one copy of the frames, one system call
-                    data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-                    await send_within(self.stream, cast(bytes, data), timeout)
+                if pieces:  # one write, one system call, the frames not copied
+                    await send_parts_within(self.stream, pieces, timeout)
                 if not self._out:
                     self._sent.set()
         except (TimeoutError, *_STREAM_ERRORS):
