@@ -145,6 +145,12 @@ class H2Stream:
         if end_stream:
             self.closed = True
 
+    def send_fields(self, fields: Headers, end_stream: bool) -> None:
+        """send_head() of what `http2.headers.response_fields` made of the head."""
+        self._call_h2(self.h2.send_fields, self.stream_id, fields, end_stream)
+        if end_stream:
+            self.closed = True
+
     def push(self, data: bytes) -> bool:
         """Body bytes: sent as far as the windows allow; True when drain() must follow."""
         self._take(data)
@@ -293,8 +299,7 @@ class H2Framing:
             self._remaining = length
         from ..http2.headers import response_fields
 
-        response_fields(status, fields)  # ValueError now, not halfway through HPACK
-        self._fields = fields
+        self._fields = response_fields(status, fields)  # ValueError now, not in HPACK
         return b""
 
     def cached_head(
@@ -312,7 +317,7 @@ class H2Framing:
         fields = self._fields
         if fields is not None:
             self._fields = None
-            self.port.send_head(self.status, fields, False)
+            self.port.send_fields(fields, False)
 
     def _count(self, data: bytes) -> None:
         if self.framing is Framing.LENGTH:
@@ -338,7 +343,7 @@ class H2Framing:
         fields = self._fields
         if fields is not None and not data:  # no body: the head ends the stream
             self._fields = None
-            self.port.send_head(self.status, fields, True)
+            self.port.send_fields(fields, True)
             return b""
         self._send_head()
         self.port.finish(data)

@@ -12,7 +12,6 @@ what is buffered per stream without one stream's unread body stalling the others
 from __future__ import annotations
 
 import contextlib
-import struct
 import sys
 import time
 from base64 import urlsafe_b64encode
@@ -46,14 +45,10 @@ from .flow import FlowBudget
 from .guard import FrameGuard
 from .headers import request_head, response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
+from .sending import data_frames, head_frames
 
 LAST_STREAM_ID = 2**31 - 1
 _RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
-_DATA_HEAD = struct.Struct(">LBL").pack  # (length << 8 | type DATA), flags, stream id
-_END_STREAM = 0x1
-_SEND_DATA = h2.connection.ConnectionInputs.SEND_DATA
-_STREAM_SEND_DATA = h2.stream.StreamInputs.SEND_DATA
-_STREAM_SEND_END = h2.stream.StreamInputs.SEND_END_STREAM
 _SHUTDOWN_PING = b"duo-stop"
 
 
@@ -268,51 +263,22 @@ class H2ServerConnection:
     ) -> None:
         """A response head (or a 1xx). ValueError for fields HTTP/2 cannot carry; StreamGone
         when the stream is reset or the connection over."""
-        fields = response_fields(status, headers)
-        self._call(self._h2.send_headers, stream_id, fields, end_stream=end_stream)
+        self.send_fields(stream_id, response_fields(status, headers), end_stream)
+
+    def send_fields(self, stream_id: int, fields: Headers, end_stream: bool = False) -> None:
+        """send_head() of what `headers.response_fields` made of it."""
+        self._write(*head_frames(self._h2, stream_id, fields, end_stream))
 
     def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> int:
         """As much of `data` as the stream's and the connection's windows allow, in frames
         of the client's maximum size; how many bytes went. END_STREAM only with the last.
-        StreamGone when the stream cannot send. The frames are built here rather than by
-        h2 (whose frame objects cost more than the bytes), with h2's state machines and
-        windows kept as its own send_data keeps them."""
-        conn = self._h2
-        stream = conn.streams.get(stream_id)
-        if stream is None:
-            raise StreamGone(f"stream {stream_id} is closed")
-        total = len(data)
-        allowed = min(total, conn.outbound_flow_control_window, stream.outbound_flow_control_window)
-        last = end_stream and allowed == total
-        if not allowed and not last:
-            return 0
-        try:
-            conn.state_machine.process_input(_SEND_DATA)
-            stream.state_machine.process_input(_STREAM_SEND_DATA)
-            if last:
-                stream.state_machine.process_input(_STREAM_SEND_END)
-        except h2.exceptions.ProtocolError as exc:
-            raise StreamGone(str(exc)) from None
-        conn.outbound_flow_control_window -= allowed
-        stream.outbound_flow_control_window -= allowed
-        size = conn.max_outbound_frame_size
-        flags = _END_STREAM if last else 0
-        if allowed <= size:
-            part = data if allowed == total else memoryview(data)[:allowed]
-            self._write(_DATA_HEAD(allowed << 8, flags, stream_id), part)
-            self._guard.credit_sent_data(1)
-            return allowed
-        view = memoryview(data)
-        pieces: list[bytes | memoryview] = []
-        end = allowed - size
-        start = 0
-        while start < end:
-            pieces += (_DATA_HEAD(size << 8, 0, stream_id), view[start : start + size])
-            start += size
-        pieces += (_DATA_HEAD((allowed - start) << 8, flags, stream_id), view[start:allowed])
-        self._write(*pieces)
-        self._guard.credit_sent_data(len(pieces) // 2)
-        return allowed
+        StreamGone when the stream cannot send. The frames are views of `data` until
+        written: it must not change."""
+        sent, pieces = data_frames(self._h2, stream_id, data, end_stream)
+        if pieces:
+            self._write(*pieces)
+            self._guard.credit_sent_data(len(pieces) // 2)
+        return sent
 
     def send_trailers(self, stream_id: int, headers: Headers) -> None:
         """The trailer section, which ends the stream."""
