@@ -22,6 +22,7 @@ from ..http1.events import Body, EndOfRequest, RequestHead, Signal
 from ..http1.framing import body_allowed, reason_phrase
 from ..http1.headers import Framing, HeaderCache, ResponseError
 from ..http2.events import ErrorCode, StreamGone
+from ..http2.headers import response_fields
 from ..types import Headers
 
 if TYPE_CHECKING:
@@ -280,16 +281,15 @@ class H2Framing:
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
+        # Lower-cased and checked once, here: ValueError now, not halfway through HPACK.
+        fields = response_fields(status, headers)
         names = set()
-        fields: Headers = []
         length = -1
-        for name, value in headers:
-            lower = name.lower()
-            names.add(lower)
-            if lower == b"content-length":
+        for name, value in fields:
+            names.add(name)
+            if name == b"content-length":
                 length = int(value)
-            fields.append((lower, value))
-        fields.extend(pair for pair in defaults if pair[0] not in names)
+        fields.extend(pair for pair in defaults if pair[0] not in names)  # lower-case ours
         if not body_allowed(self.method, status):
             self.framing = Framing.NONE
         elif chunked or length < 0:
@@ -297,9 +297,7 @@ class H2Framing:
         else:
             self.framing = Framing.LENGTH
             self._remaining = length
-        from ..http2.headers import response_fields
-
-        self._fields = response_fields(status, fields)  # ValueError now, not in HPACK
+        self._fields = fields
         return b""
 
     def cached_head(
