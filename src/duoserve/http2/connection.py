@@ -85,6 +85,20 @@ class _ServerH2(h2.connection.H2Connection):
             self.busy.add(sid)  # here, not per batch: one read may open many streams
         return frames, events
 
+    @property
+    def open_inbound_streams(self) -> int:
+        # h2 walks every stream for this count at each new one (and drops the closed ones
+        # as it goes): admission is decided above, on `busy`, which covers every open
+        # stream, and `forget` drops a stream once its cycle is released.
+        return len(self.busy)
+
+    def forget(self, stream_id: int) -> None:
+        """A closed stream out of h2's table (as h2's walk would drop it)."""
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
+
     def _terminate_connection(self, error_code: ErrorCodes) -> None:
         # h2 reports every HPACK failure as PROTOCOL_ERROR; RFC 7541 §2.3.3 and RFC 9113
         # §4.3 want COMPRESSION_ERROR, and an oversized list is a bomb (ENHANCE_YOUR_CALM).
@@ -321,6 +335,7 @@ class H2ServerConnection:
             done = stream.state_machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
             self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
         self._h2.busy.discard(stream_id)
+        self._h2.forget(stream_id)
         self._trailers.pop(stream_id, None)
         self._flow.release(stream_id)
 
