@@ -41,7 +41,9 @@ def data_frames(
     StreamGone when the stream cannot send."""
     stream = _stream(conn, stream_id)
     total = len(data)
-    allowed = min(total, conn.outbound_flow_control_window, stream.outbound_flow_control_window)
+    # A window is negative when the client shrank SETTINGS_INITIAL_WINDOW_SIZE under it.
+    window = min(conn.outbound_flow_control_window, stream.outbound_flow_control_window)
+    allowed = min(total, max(window, 0))
     last = end_stream and allowed == total
     if not allowed and not last:
         return 0, []

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("h2")
 import h2.events
+import h2.settings
 
 from duoserve.http2.events import StreamGone
 from tests.unit.http2.test_connection import REQUEST, exchange, pair
@@ -59,3 +60,21 @@ def test_a_head_past_one_frame_goes_on_in_continuation_frames() -> None:
     assert isinstance(events[-1], h2.events.StreamEnded)
     with pytest.raises(StreamGone):
         server.send_head(1, 200, [])
+
+
+def test_a_window_the_client_shrank_below_zero_sends_nothing_until_it_reopens() -> None:
+    server, client = pair()
+    client.send_headers(1, REQUEST, end_stream=True)
+    exchange(server, client)
+    server.send_head(1, 200, [])
+    assert server.send_data(1, b"a" * 40_000) == 40_000
+    client.receive_data(server.data_to_send())
+    client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 10_000})
+    exchange(server, client)  # 10,000 - 40,000: the stream's window is -30,000
+    assert server.send_data(1, b"b" * 1000, end_stream=True) == 0
+    assert not server.data_to_send()
+    client.increment_flow_control_window(31_000, stream_id=1)
+    exchange(server, client)
+    assert server.send_data(1, b"b" * 1000, end_stream=True) == 1000
+    events = client_events(server, client)
+    assert [len(e.data) for e in events if isinstance(e, h2.events.DataReceived)] == [1000]
