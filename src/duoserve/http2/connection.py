@@ -257,7 +257,7 @@ class H2ServerConnection:
         pieces = self._pieces
         data = self._h2.data_to_send()
         if not pieces:
-            return [data] if data else pieces
+            return [data] if data else []
         if data:
             pieces.append(data)
         self._pieces = []
