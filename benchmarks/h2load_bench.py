@@ -2,20 +2,27 @@
 
 Over h2c prior knowledge (`h2load -c 16 -m 32`), on the benchmark app's hello (`/`) and
 its 1 MiB streamed response (`/stream`, 16 parts of 64 KiB), servers interleaved per
-workload, with duoserve's ratio to each peer. Servers not installed are skipped.
+workload for `--rounds` rounds, each server's median req/s and CPU time per request (its
+processes' user + system time over the run: steadier than req/s on a shared machine),
+with duoserve's ratio to each peer. Servers not installed are skipped.
 
-    python benchmarks/h2load_bench.py [--requests N] [--bin-dir DIR]
+    python benchmarks/h2load_bench.py [--requests N] [--rounds N] [--bin-dir DIR]
+        [--baseline SRC]
 
 `--bin-dir` holds the peers' executables (a separate virtual environment, as bench.py
-uses); duoserve is the one running this script's interpreter.
+uses); duoserve is the one running this script's interpreter. `--baseline` is another
+duoserve source tree (its `src/` folder, e.g. from `git archive`), run beside it as
+"duoserve-before" by the same interpreter.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -33,20 +40,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def servers(bin_dir: Path, port: int) -> dict[str, list[str]]:
+def servers(bin_dir: Path, port: int, baseline: Path | None) -> dict[str, list[str]]:
     app = "asgi_app:app"  # run from benchmarks/apps
-    return {
-        "duoserve": [
-            sys.executable,
-            "-m",
-            "duoserve",
-            app,
-            "--port",
-            str(port),
-            "--http2",
-            "on",
-            "--no-access-log",
-        ],
+    duoserve = [
+        sys.executable,
+        "-m",
+        "duoserve",
+        app,
+        "--port",
+        str(port),
+        "--http2",
+        "on",
+        "--no-access-log",
+    ]
+    found = {"duoserve": duoserve, **({"duoserve-before": duoserve} if baseline else {})}
+    return found | {
         "hypercorn": [str(bin_dir / "hypercorn"), app, "-b", f"127.0.0.1:{port}"],
         "granian": [
             str(bin_dir / "granian"),
@@ -73,6 +81,24 @@ def wait_listening(port: int) -> None:
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(stat[11]) + int(stat[12])) / tick
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                todo += [int(child) for child in children.split()]
+        except OSError:
+            continue
+    return total
+
+
 def h2load(port: int, requests: int, path: str) -> tuple[float, str]:
     """(req/s, the succeeded/failed line) of one h2load run."""
     out = subprocess.run(
@@ -86,33 +112,58 @@ def h2load(port: int, requests: int, path: str) -> tuple[float, str]:
     return (float(rate.group(1)) if rate else 0.0), (done.group(0) if done else out[-200:])
 
 
+def run_one(
+    argv: list[str], env: dict[str, str], port: int, requests: int, path: str
+) -> tuple[float, float, str]:
+    """(req/s, µs of server CPU per request, the succeeded/failed line) of one server run."""
+    proc = subprocess.Popen(
+        argv, cwd=APPS, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_listening(port)
+        time.sleep(0.3)  # past the workers' start-up
+        before = cpu_seconds(proc.pid)
+        rate, done = h2load(port, requests, path)
+        cpu = (cpu_seconds(proc.pid) - before) * 1e6 / requests
+        return rate, cpu, done
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--bin-dir", type=Path, default=Path(sys.executable).parent)
+    parser.add_argument("--baseline", type=Path, help="another duoserve src/ to run beside")
     args = parser.parse_args()
     if shutil.which("h2load") is None:
         sys.exit("h2load not found: apt-get install nghttp2-client")
+    bin_dir = args.bin_dir.resolve()
     port = free_port()
     for workload, (path, share) in WORKLOADS.items():
-        rates: dict[str, float] = {}
-        for name, argv in servers(args.bin_dir, port).items():
-            if name != "duoserve" and not Path(argv[0]).exists():
-                print(f"{name}: not installed in {args.bin_dir}, skipped")
-                continue
-            proc = subprocess.Popen(
-                argv, cwd=APPS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            try:
-                wait_listening(port)
-                rate, done = h2load(port, max(100, int(args.requests * share)), path)
-                rates[name] = rate
-                print(f"{workload:13} {name:10} {rate:10,.0f} req/s  {done}", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(10)
-        mine = rates.get("duoserve", 0.0)
-        for name, rate in rates.items():
+        requests = max(100, int(args.requests * share))
+        rates: dict[str, list[float]] = {}
+        cpus: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for name, argv in servers(bin_dir, port, args.baseline).items():
+                if not name.startswith("duoserve") and not Path(argv[0]).exists():
+                    print(f"{name}: not installed in {bin_dir}, skipped")
+                    continue
+                env = dict(os.environ)
+                if name == "duoserve-before":
+                    env["PYTHONPATH"] = str(args.baseline.resolve())
+                rate, cpu, done = run_one(argv, env, port, requests, path)
+                rates.setdefault(name, []).append(rate)
+                cpus.setdefault(name, []).append(cpu)
+                print(f"{workload:13} {name:16} {rate:10,.0f} req/s {cpu:8,.0f} us CPU/req  {done}")
+        medians = {name: statistics.median(found) for name, found in rates.items()}
+        for name, rate in medians.items():
+            cpu = statistics.median(cpus[name])
+            print(f"{workload:13} median {name:16} {rate:10,.0f} req/s {cpu:8,.0f} us CPU/req")
+        mine = medians.get("duoserve", 0.0)
+        for name, rate in medians.items():
             if name != "duoserve" and rate:
                 print(f"{workload:13} duoserve/{name}: {mine / rate:.2f}")
 

@@ -153,13 +153,15 @@ class Config(ConfigRules):
     )
     h2_stream_buffer: int = setting(
         256 * 1024,
-        "Request-body bytes one HTTP/2 stream may have unread (its flow-control window).",
+        "Request-body bytes one HTTP/2 stream may have unread: its widest flow-control "
+        "window (each starts at 65535 and grows while its app reads).",
         "HTTP/2",
         unit="bytes",
     )
     h2_connection_buffer: int = setting(
-        MiB,
-        "Request-body bytes one HTTP/2 connection may have unread over all its streams.",
+        8 * MiB,
+        "Request-body bytes one HTTP/2 connection may have unread over all its streams; "
+        "65535 of it is kept for each stream --h2-max-concurrent-streams allows.",
         "HTTP/2",
         unit="bytes",
     )

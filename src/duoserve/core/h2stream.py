@@ -22,6 +22,7 @@ from ..http1.events import Body, EndOfRequest, RequestHead, Signal
 from ..http1.framing import body_allowed, reason_phrase
 from ..http1.headers import Framing, HeaderCache, ResponseError
 from ..http2.events import ErrorCode, StreamGone
+from ..http2.headers import response_fields
 from ..types import Headers
 
 if TYPE_CHECKING:
@@ -52,9 +53,10 @@ class H2Stream:
         self.buffered = 0
         self.received = 0  # request-body bytes, for --limit-request-body
         self.inbox: deque[Body | EndOfRequest] = deque()
+        self._taken = 0  # the last body part handed to the cycle, not yet credited
         self.ended = False  # the client's END_STREAM came
         self._wake: anyio.Event | None = None
-        self._out = b""  # response bytes past the window
+        self._out: bytes | memoryview = b""  # response bytes past the window
         self._out_end = False  # the stream ends once _out is sent
         self._trailers: Headers | None = None
         self.closed = False  # END_STREAM or RST_STREAM sent
@@ -102,13 +104,17 @@ class H2Stream:
         return None
 
     def next_event(self) -> Body | EndOfRequest | Signal:
+        # The cycle looks one event ahead: a part's credit goes back at the next call, once
+        # the app has it, so the part held back counts against the window too.
+        if taken := self._taken:
+            self._taken = 0
+            self.h2.acknowledge(self.stream_id, taken)
+            self.driver.queue_out()
         if not self.inbox:
             return Signal.NEED_DATA
         event = self.inbox.popleft()
         if type(event) is Body:
-            size = len(event.data)
-            self.h2.acknowledge(self.stream_id, size)
-            self.driver.queue_out()
+            size = self._taken = len(event.data)
             limit = self.config.limit_request_body
             self.received += size
             if limit and self.received > limit:
@@ -144,19 +150,31 @@ class H2Stream:
         if end_stream:
             self.closed = True
 
+    def send_fields(self, fields: Headers, end_stream: bool) -> None:
+        """send_head() of what `http2.headers.response_fields` made of the head."""
+        self._call_h2(self.h2.send_fields, self.stream_id, fields, end_stream)
+        if end_stream:
+            self.closed = True
+
     def push(self, data: bytes) -> bool:
         """Body bytes: sent as far as the windows allow; True when drain() must follow."""
-        self._out += data
+        self._take(data)
         self._send_some()
         return bool(self._out) or self.driver.must_drain()
 
     def finish(self, data: bytes, trailers: Headers | None = None) -> None:
         """The last body bytes (and trailers): what the windows allow goes now, the rest
         once the app's task flushes the stream (the cycle does not wait for it)."""
-        self._out += data
+        self._take(data)
         self._out_end = True
         self._trailers = trailers
         self._send_some()
+
+    def _take(self, data: bytes) -> None:
+        # The frames are views of these bytes until written: a mutable buffer is copied.
+        if type(data) is not bytes:
+            data = bytes(data)
+        self._out = b"".join((self._out, data)) if self._out else data
 
     def _send_some(self) -> None:
         if self.closed:
@@ -170,7 +188,7 @@ class H2Stream:
         except StreamGone:
             self.write_failed = True
             raise ClientDisconnected("the client reset the stream") from None
-        self._out = out[sent:] if sent < len(out) else b""
+        self._out = memoryview(out)[sent:] if sent < len(out) else b""
         if not self._out and self._out_end:
             if self._trailers is not None:
                 self._call_h2(self.h2.send_trailers, self.stream_id, self._trailers)
@@ -180,6 +198,9 @@ class H2Stream:
     async def drain(self) -> None:
         """Until what push() kept is sent and the socket has room: WINDOW_UPDATEs and the
         client's reads must come within timeout_io."""
+        if not self._out:  # only room in the writer's queue: its own timeout bounds that
+            await self.driver.drain()
+            return
         with anyio.move_on_after(self.config.timeout_io):
             while self._out:
                 if self.peer_gone:
@@ -264,16 +285,15 @@ class H2Framing:
         if status < 200:
             raise ResponseError("use informational() for 1xx responses")
         self.status = status
+        # Lower-cased and checked once, here: ValueError now, not halfway through HPACK.
+        fields = response_fields(status, headers)
         names = set()
-        fields: Headers = []
         length = -1
-        for name, value in headers:
-            lower = name.lower()
-            names.add(lower)
-            if lower == b"content-length":
+        for name, value in fields:
+            names.add(name)
+            if name == b"content-length":
                 length = int(value)
-            fields.append((lower, value))
-        fields.extend(pair for pair in defaults if pair[0] not in names)
+        fields.extend(pair for pair in defaults if pair[0] not in names)  # lower-case ours
         if not body_allowed(self.method, status):
             self.framing = Framing.NONE
         elif chunked or length < 0:
@@ -281,9 +301,6 @@ class H2Framing:
         else:
             self.framing = Framing.LENGTH
             self._remaining = length
-        from ..http2.headers import response_fields
-
-        response_fields(status, fields)  # ValueError now, not halfway through HPACK
         self._fields = fields
         return b""
 
@@ -302,7 +319,7 @@ class H2Framing:
         fields = self._fields
         if fields is not None:
             self._fields = None
-            self.port.send_head(self.status, fields, False)
+            self.port.send_fields(fields, False)
 
     def _count(self, data: bytes) -> None:
         if self.framing is Framing.LENGTH:
@@ -328,7 +345,7 @@ class H2Framing:
         fields = self._fields
         if fields is not None and not data:  # no body: the head ends the stream
             self._fields = None
-            self.port.send_head(self.status, fields, True)
+            self.port.send_fields(fields, True)
             return b""
         self._send_head()
         self.port.finish(data)

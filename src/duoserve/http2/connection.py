@@ -1,11 +1,14 @@
 """H2ServerConnection: one server-side HTTP/2 connection, sans-IO, with the flood guard in front.
 
-Bytes in, typed events out (`http2.events`); calls in, bytes out (`data_to_send`). h2 does
-the protocol; this class adds what h2 lacks or gets wrong for a server: the guard's rate
+Bytes in, typed events out (`http2.events`); calls in, frames out (`output()`, pieces to
+write together, or `data_to_send()` joined). h2 does the protocol, though DATA and response
+HEADERS frames are built in `sending` (cheaper than h2's frame objects, h2's state kept);
+this class adds what h2 lacks or gets wrong for a server: the guard's rate
 limits, refusing streams beyond the advertised limit with REFUSED_STREAM (h2 would end
-the whole connection), the right GOAWAY code for HPACK errors, flow-control credit that
-returns only as the consumer reads, and a graceful GOAWAY after which in-flight streams
-still get their frames (h2 sends nothing after a GOAWAY of its own).
+the whole connection), the right GOAWAY code for HPACK errors, flow control that bounds
+what is buffered per stream without one stream's unread body stalling the others (see
+`FlowBudget`), and a graceful GOAWAY after which in-flight streams still get their frames
+(h2 sends nothing after a GOAWAY of its own).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import h2.stream
 from h2.errors import ErrorCodes
 from h2.stream import StreamClosedBy
 from hpack.exceptions import HPACKError, OversizedHeaderListError
-from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame
+from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame, WindowUpdateFrame
 
 from .events import (
     BodyData,
@@ -40,12 +43,15 @@ from .events import (
     WindowOpened,
     error_code,
 )
+from .flow import FlowBudget
 from .guard import FrameGuard
 from .headers import request_head, response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
+from .sending import data_frames, head_frames
 from .tables import ServerEncoder, bound_decoder
 
 LAST_STREAM_ID = 2**31 - 1
+_RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
 _SHUTDOWN_PING = b"duo-stop"
 
 
@@ -85,6 +91,20 @@ class _ServerH2(h2.connection.H2Connection):
         bound_decoder(self.decoder, self.local_settings.header_table_size, acked=True)
         return changes
 
+    @property
+    def open_inbound_streams(self) -> int:
+        # h2 walks every stream for this count at each new one (and drops the closed ones
+        # as it goes): admission is decided above, on `busy`, which covers every open
+        # stream, and `forget` drops a stream once its cycle is released.
+        return len(self.busy)
+
+    def forget(self, stream_id: int) -> None:
+        """A closed stream out of h2's table (as h2's walk would drop it)."""
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
+
     def _terminate_connection(self, error_code: ErrorCodes) -> None:
         # h2 reports every HPACK failure as PROTOCOL_ERROR; RFC 7541 §2.3.3 and RFC 9113
         # §4.3 want COMPRESSION_ERROR, and an oversized list is a bomb (ENHANCE_YOUR_CALM).
@@ -95,6 +115,32 @@ class _ServerH2(h2.connection.H2Connection):
             error_code = ErrorCodes.COMPRESSION_ERROR
         self.failure = ErrorCode(error_code)
         super()._terminate_connection(error_code)
+
+    def credit_connection(self, count: int) -> None:
+        """Connection-level credit for `count` received bytes, whatever their stream does
+        with them (its own window bounds what it may hold)."""
+        increment = self._inbound_flow_control_window_manager.process_bytes(count)
+        if increment:
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+
+    def credit_stream(self, stream_id: int, count: int, extra: int) -> bool:
+        """Stream-level credit for `count` bytes the consumer took, and the window made
+        `extra` bytes larger for good; False (nothing sent) when the client can no longer
+        send on the stream."""
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.state_machine.state not in _RECEIVING:
+            return False
+        manager = stream._inbound_window_manager
+        manager.max_window_size += extra  # h2's own growth would forget unreturned credit
+        manager.current_window_size += extra
+        increment = extra + (manager.process_bytes(count) or 0)
+        if increment:
+            frame = WindowUpdateFrame(stream_id)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
+        return True
 
 
 class H2ServerConnection:
@@ -116,7 +162,7 @@ class H2ServerConnection:
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
                 h2.settings.SettingCodes.HEADER_TABLE_SIZE: limits.header_table_size,
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_receive_buffer,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: DEFAULT_WINDOW,
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
             },
         )
@@ -126,8 +172,9 @@ class H2ServerConnection:
         bound_decoder(conn.decoder, limits.header_table_size, acked=False)
         self._h2 = conn
         self._guard = FrameGuard(limits, time.monotonic() if now is None else now)
+        self._flow = FlowBudget(limits)
         self._trailers: dict[int, Headers] = {}
-        self._extra = bytearray()  # frames written by hand, after h2's
+        self._pieces: list[bytes | memoryview] = []  # frames to send: h2's, then ours
         self.ended = False  # GOAWAY sent or received: no more reading
         self.stopping = False  # graceful GOAWAY sent
 
@@ -173,9 +220,10 @@ class H2ServerConnection:
             elif isinstance(ev, h2.events.DataReceived):
                 sid = ev.stream_id
                 body = ev.data or b""
-                padding = (ev.flow_controlled_length or 0) - len(body)
-                if padding:  # credit for padding goes back at once
-                    self.acknowledge(sid, padding)
+                counted = ev.flow_controlled_length or 0
+                conn.credit_connection(counted)  # the stream's window bounds it
+                if counted > len(body):  # the stream's credit for padding goes back at once
+                    conn.credit_stream(sid, counted - len(body), 0)
                 if body:
                     events.append(BodyData(sid, body))
             elif isinstance(ev, h2.events.TrailersReceived):
@@ -210,40 +258,49 @@ class H2ServerConnection:
         return ConnectionFailed(code, reason)
 
     # -- output ----------------------------------------------------------------------------
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the client now (h2's frames, then ours)."""
+    def output(self) -> list[bytes | memoryview]:
+        """The frames to write to the client now, in order, as pieces to write together
+        (DATA payloads are views of the app's bytes, not copies)."""
+        pieces = self._pieces
         data = self._h2.data_to_send()
-        if self._extra:
-            data += self._extra
-            self._extra.clear()
-        return data
+        if not pieces:
+            return [data] if data else []
+        if data:
+            pieces.append(data)
+        self._pieces = []
+        return pieces
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the client now, joined."""
+        return b"".join(self.output())
+
+    def _write(self, *pieces: bytes | memoryview) -> None:
+        """Frames built here, after what h2 has queued."""
+        out = self._pieces
+        if data := self._h2.data_to_send():
+            out.append(data)
+        out.extend(pieces)
 
     def send_head(
         self, stream_id: int, status: int, headers: Headers, end_stream: bool = False
     ) -> None:
         """A response head (or a 1xx). ValueError for fields HTTP/2 cannot carry; StreamGone
         when the stream is reset or the connection over."""
-        fields = response_fields(status, headers)
-        self._call(self._h2.send_headers, stream_id, fields, end_stream=end_stream)
+        self.send_fields(stream_id, response_fields(status, headers), end_stream)
 
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> int:
+    def send_fields(self, stream_id: int, fields: Headers, end_stream: bool = False) -> None:
+        """send_head() of what `headers.response_fields` made of it."""
+        self._write(*head_frames(self._h2, stream_id, fields, end_stream))
+
+    def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> int:
         """As much of `data` as the stream's and the connection's windows allow, in frames
-        of the client's maximum size; how many bytes went. END_STREAM only with the last."""
-        conn = self._h2
-        allowed = min(len(data), self.window(stream_id))
-        size = conn.max_outbound_frame_size
-        sent = 0
-        frames = 0
-        while True:
-            chunk = data[sent : sent + min(size, allowed - sent)]
-            sent += len(chunk)
-            last = end_stream and sent == len(data)
-            if chunk or last:
-                self._call(conn.send_data, stream_id, chunk, end_stream=last)
-                frames += 1
-            if sent >= allowed:
-                break
-        self._guard.credit_sent_data(frames)
+        of the client's maximum size; how many bytes went. END_STREAM only with the last.
+        StreamGone when the stream cannot send. The frames are views of `data` until
+        written: it must not change."""
+        sent, pieces = data_frames(self._h2, stream_id, data, end_stream)
+        if pieces:
+            self._write(*pieces)
+            self._guard.credit_sent_data(len(pieces) // 2)
         return sent
 
     def send_trailers(self, stream_id: int, headers: Headers) -> None:
@@ -267,10 +324,13 @@ class H2ServerConnection:
             raise StreamGone(f"stream {stream_id} is closed") from None
 
     def acknowledge(self, stream_id: int, count: int) -> None:
-        """The consumer has taken `count` body bytes: give the client that credit back."""
+        """The consumer has taken `count` body bytes: the stream gets that credit back, and
+        a larger window while the connection's budget has room (`FlowBudget`)."""
         if count and not self.ended:
-            with contextlib.suppress(h2.exceptions.ProtocolError):
-                self._h2.acknowledge_received_data(count, stream_id)
+            flow = self._flow
+            extra = flow.growth(stream_id)
+            if not self._h2.credit_stream(stream_id, count, extra):
+                flow.give_back(stream_id, extra)
 
     def release(self, stream_id: int) -> None:
         """The stream's cycle is over: its slot counts no more against the stream limit
@@ -282,7 +342,9 @@ class H2ServerConnection:
             done = stream.state_machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
             self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
         self._h2.busy.discard(stream_id)
+        self._h2.forget(stream_id)
         self._trailers.pop(stream_id, None)
+        self._flow.release(stream_id)
 
     @property
     def busy(self) -> int:
@@ -308,7 +370,7 @@ class H2ServerConnection:
         self._goaway(ErrorCode.NO_ERROR, LAST_STREAM_ID)
         ping = PingFrame(0)
         ping.opaque_data = _SHUTDOWN_PING
-        self._extra += ping.serialize()
+        self._write(ping.serialize())
 
     def close(self, code: ErrorCode = ErrorCode.NO_ERROR) -> None:
         """The last GOAWAY before the connection is closed (none when one was sent)."""
@@ -327,4 +389,4 @@ class H2ServerConnection:
         frame = GoAwayFrame(0)
         frame.last_stream_id = last_stream_id
         frame.error_code = code
-        self._extra += frame.serialize()
+        self._write(frame.serialize())

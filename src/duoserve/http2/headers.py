@@ -30,8 +30,7 @@ def request_head(stream_id: int, fields: Sequence[object], end_stream: bool) -> 
     pseudo: dict[bytes, bytes] = {}
     headers: Headers = []
     host: bytes | None = None
-    for field in fields:
-        name, value = cast("tuple[bytes, bytes]", field)
+    for name, value in cast("Sequence[tuple[bytes, bytes]]", fields):
         if name[:1] == b":":
             pseudo[name] = value
         else:

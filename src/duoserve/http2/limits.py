@@ -45,15 +45,18 @@ class H2Limits:
     would buffer up to 16 MiB first). Setting: `--h2-max-frame-size`."""
 
     stream_receive_buffer: int = 256 * 1024
-    """SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes one stream may have received but the
-    app not yet taken. Credit goes back only as the app reads (back-pressure), so this is
-    also the most a stream ever buffers. Not below 65,535: a client may send that much
-    before it has read our SETTINGS. Setting: `--h2-stream-buffer`."""
+    """Request-body bytes one stream may have received but the app not yet taken: its widest
+    flow-control window. Every stream starts at 65,535 (the protocol's default, which a
+    client may use before it has read our SETTINGS) and grows to this as its app reads,
+    while the connection's pool has room (`flow.FlowBudget`). Setting: `--h2-stream-buffer`."""
 
-    connection_receive_buffer: int = 1024 * 1024
-    """The connection flow-control window (raised from 65,535 by a WINDOW_UPDATE at start):
-    unread request-body bytes across all streams of a connection. A client that sends past
-    a window gets FLOW_CONTROL_ERROR. Setting: `--h2-connection-buffer`."""
+    connection_receive_buffer: int = 8 * 1024 * 1024
+    """Request-body bytes one connection may have unread over all its streams. 65,535 of it
+    is kept for each of `max_concurrent_streams` (so with fewer bytes than that, the bound
+    is that product); the rest is the pool stream windows grow from. It is also the
+    connection's flow-control window, whose credit goes back on receipt: one stream's
+    unread body never stalls the others. A client that sends past a window gets
+    FLOW_CONTROL_ERROR. Setting: `--h2-connection-buffer`."""
 
     control_frames_per_second: int = 200
     """Budget (a token bucket holding one second's worth) for frames that cost us work but

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import anyio
@@ -23,6 +24,8 @@ WRITE_HIGH_WATER = 64 * 1024
 # Calls that completed without waiting, in a row, before one yields to the event loop: a
 # client that keeps the buffers full cannot starve other connections or dodge cancellation.
 _YIELD_EVERY = 32
+_IOV_MAX = 1024  # buffers per writev on Linux, macOS and the BSDs (more: EINVAL, then joined)
+_writev = getattr(os, "writev", None)  # not on Windows: buffers are joined there
 
 
 class LeanStream(anyio.abc.SocketStream, asyncio.Protocol, HeadWait):
@@ -260,6 +263,25 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol, HeadWait):
         self._unyielded += 1
         return self._unyielded >= _YIELD_EVERY
 
+    def push_parts(self, parts: Sequence[bytes | memoryview]) -> bool:
+        """push() of several buffers in order, with one writev and no copy while the
+        transport has nothing buffered (Python 3.11's writelines would join them); what
+        the socket does not take now goes to the transport, joined."""
+        if self._unwritable:
+            return self.push(b"")  # raises
+        transport = self._transport
+        rest = parts
+        if _writev is not None and not transport.get_write_buffer_size():  # type: ignore[union-attr]
+            try:
+                sent = _writev(self._sock.fileno(), parts[:_IOV_MAX])
+            except OSError:  # would block, or failed: the transport's write says which
+                sent = 0
+            rest = _after(parts, sent)
+        if rest:
+            return self.push(cast(bytes, rest[0]) if len(rest) == 1 else b"".join(rest))
+        self._unyielded += 1
+        return self._unyielded >= _YIELD_EVERY
+
     async def drain(self, seconds: float) -> None:
         """After push() said so: wait until the client has taken the bytes (TimeoutError
         past `seconds`), or yield once to the event loop."""
@@ -319,3 +341,16 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol, HeadWait):
         if self._unyielded >= _YIELD_EVERY:
             self._unyielded = 0
             await checkpoint()
+
+
+def _after(parts: Sequence[bytes | memoryview], count: int) -> Sequence[bytes | memoryview]:
+    """What is left of `parts` once their first `count` bytes are written."""
+    for index, part in enumerate(parts):
+        size = len(part)
+        if count < size:
+            rest = list(parts[index:])
+            if count:
+                rest[0] = memoryview(part)[count:]
+            return rest
+        count -= size
+    return ()
