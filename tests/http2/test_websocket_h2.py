@@ -17,8 +17,14 @@ from anyio.streams.tls import TLSAttribute
 pytest.importorskip("h2")
 from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
 
+from duoserve.config.settings import Config
+from duoserve.core.server import Server
 from duoserve.http2.events import ErrorCode
+from duoserve.observe.metrics import block, layout
+from duoserve.observe.metrics.recorder import Recorder
 from tests.conftest import RunningServer, running_server
+from tests.connection.test_access_log import Collect, access  # noqa: F401
+from tests.connection.ws_client import HANDSHAKE
 from tests.http2.h2ws_client import ENABLE_CONNECT_PROTOCOL, H2Client, client_context, open_client
 
 pytestmark = pytest.mark.anyio
@@ -273,3 +279,43 @@ async def test_websockets_and_requests_multiplexed_on_one_connection() -> None:
             await ws.send(CloseConnection(1000), end=True)
         await client.until(lambda: len(app.disconnects) == 4)
         assert (await client.get(b"/page")).status == 200
+
+
+async def test_access_log_shows_the_session_over_http2(access: Collect) -> None:  # noqa: F811
+    fmt = "{method} {target} {http_version} {status} {request_id}"
+    async with connected(App(), access_log_format=fmt, request_id=True) as (srv, client):
+        ws = await client.websocket(b"/logged?q=1")
+        await ws.send(CloseConnection(1000), end=True)
+        await ws.next()
+        rejected = await client.websocket(b"/reject")
+        await client.until(lambda: rejected.stream.ended)
+        await client.until(lambda: len(access.records) == 2)
+        handshake = HANDSHAKE.replace(b"/ws", b"/reject")
+        assert (await srv.raw(handshake)).startswith(b"HTTP/1.1 403 ")  # the same over 1.1
+        await client.until(lambda: len(access.records) == 3)
+    assert sorted(r.getMessage() for r in access.records) == [
+        "CONNECT /logged?q=1 2 200 -",
+        "CONNECT /reject 2 403 -",
+        "GET /reject 1.1 403 -",
+    ]
+
+
+async def test_metrics_count_the_session_as_a_websocket() -> None:
+    recorder = Recorder(block.private(), "asgi")
+    config = Config(app="test", host="127.0.0.1", port=0, lifespan="off")
+    server = Server(config, App(), metrics=recorder)
+    values = recorder.slot.values
+    async with anyio.create_task_group() as tg:
+        url = (await tg.start(server.serve))[0]
+        host, _, port = url.partition("://")[2].rpartition(":")
+        sock, client = await open_client(host, int(port))
+        async with sock:
+            ws = await client.websocket(b"/counted")
+            assert values[layout.WEBSOCKETS_OPEN] == 1
+            await ws.send(CloseConnection(1000), end=True)
+            await ws.next()
+            await client.until(lambda: values[layout.WEBSOCKETS_OPEN] == 0)
+        server.shutdown()
+    assert values[layout.WEBSOCKET_SESSIONS] == 1
+    websocket = layout.INTERFACES.index("websocket")
+    assert values[layout.request_index(websocket, 0, 1)] == 1  # GET, 2xx: the 200

@@ -5,6 +5,7 @@ upgrade or for a first request line that reads as HTTP/2.0."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Protocol
 
 import anyio.abc
@@ -67,14 +68,18 @@ async def serve_ws(
     ctx: ServerContext,
 ) -> None:
     """One WebSocket request, over HTTP/1.1 or an HTTP/2 stream (`framing`: the codec or
-    the stream), counted when metrics are on."""
+    the stream), counted when metrics are on, and in the access log once it is over
+    (status 101, 200 over HTTP/2, or the refusal's; no body bytes; the session's time)."""
     from ..websocket.session import serve_websocket
 
+    access = ctx.access
+    if access is not None and not access.enabled():
+        access = None
+    start = time.perf_counter() if access is not None else 0.0
     session = serve_websocket(stream, framing, head, info, ctx)
-    if ctx.metrics is None:
-        await session
-    else:
-        await ctx.metrics.websocket(session)
+    status = await (session if ctx.metrics is None else ctx.metrics.websocket(session))
+    if access is not None:
+        access.log(head, info.client, status, 0, time.perf_counter() - start, None)
 
 
 async def serve_h2_preface(conn: Switchable) -> bool:
