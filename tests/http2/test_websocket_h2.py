@@ -50,6 +50,13 @@ class App:
         if path == "/reject":
             await send({"type": "websocket.close"})
             return
+        if path == "/deny":
+            headers = [(b"www-authenticate", b"Bearer")]
+            start = {"type": "websocket.http.response.start", "status": 401, "headers": headers}
+            await send(start)
+            await send({"type": "websocket.http.response.body", "body": b"no ", "more_body": True})
+            await send({"type": "websocket.http.response.body", "body": b"entry"})
+            return
         described = {
             "http_version": scope["http_version"],
             "scheme": scope["scheme"],
@@ -240,6 +247,11 @@ async def test_refusals_before_accept() -> None:
         await client.until(lambda: rejected.stream.ended)
         assert rejected.stream.status == 403
         assert client.take(rejected.stream) == b"403 Forbidden\n"
+        denied = await client.websocket(b"/deny")  # websocket.http.response
+        await client.until(lambda: denied.stream.ended)
+        assert denied.stream.status == 401
+        assert denied.stream.header(b"www-authenticate") == b"Bearer"
+        assert client.take(denied.stream) == b"no entry"
         old = await client.websocket(b"/v", version=b"8")
         assert old.stream.status == 426
         assert old.stream.header(b"sec-websocket-version") == b"13"
