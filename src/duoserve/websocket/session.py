@@ -31,8 +31,8 @@ async def serve_websocket(
     ctx: ServerContext,
 ) -> int:
     """Serve one upgrade request until the WebSocket (or the refusal) is over; returns the
-    handshake's status (101, or the refusal's; 0 when none was sent). The stream is ours
-    until we return; the caller closes it afterwards."""
+    handshake's status (101, 200 over HTTP/2, or the refusal's; 0 when none was sent). The
+    stream is ours until we return; the caller closes it afterwards."""
     session = WebSocketSession(stream, codec, ctx)
     checked = check_request(head)
     if isinstance(checked, Denial):
@@ -223,17 +223,16 @@ class WebSocketSession(SessionReader):
             if self._phase is not Phase.HANDSHAKE:  # two tasks raced to accept
                 raise RuntimeError("websocket.accept sent twice")
             if self._offer.key is None:  # HTTP/2 (RFC 8441 §5): a 200 to the CONNECT
-                self.status = 200
-                data = self._codec.send_response(200, headers, self._ctx.defaults)
+                status, data = 200, self._codec.send_response(200, headers, self._ctx.defaults)
             else:
-                self.status = 101
-                data = self._codec.send_informational(101, headers)
+                status, data = 101, self._codec.send_informational(101, headers)
             early = self._codec.trailing_data  # frames sent before our 101: wsproto's
             self._ws = Connection(ConnectionType.SERVER, extensions, early)
             self._plain_out = not extensions
             self._plain_in = not extensions and not early and self._hooked
             self._phase = Phase.OPEN
             self._accepted.set()
+            self.status = status
             await self._write(data)
 
     # -- background tasks -------------------------------------------------------------------

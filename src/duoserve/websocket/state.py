@@ -59,7 +59,7 @@ class SessionState:
 
     def __init__(self, stream: anyio.abc.ByteStream, codec: Framing, ctx: ServerContext) -> None:
         self._stream = stream
-        self.status = 0  # the handshake's answer once sent: 101, or a refusal's status
+        self.status = 0  # the handshake's answer once sent: 101 (200 on HTTP/2), or a refusal's
         self._writes = writes(stream)
         self._codec = codec
         self._ctx = ctx
