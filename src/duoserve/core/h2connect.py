@@ -31,8 +31,8 @@ class H2Tunnel(H2Stream):
     Bytes received return their flow-control credit only as the session reads them: a
     session that stops reading (its inbox full) stops the client once the stream's
     window (`--h2-stream-buffer`) is spent. Bytes sent go out as far as the windows
-    allow, then wait for WINDOW_UPDATE within timeout_io, as a response's body does.
-    The reader and a writer may wait at once, so they share one wake-up."""
+    allow, then wait for WINDOW_UPDATE within timeout_io, as a response's body does (the
+    reader and a writer may wait at once: H2Stream wakes every waiter)."""
 
     trailing_data = b""  # nothing arrives ahead of the handshake: DATA is read as it comes
 
@@ -40,19 +40,6 @@ class H2Tunnel(H2Stream):
         super().__init__(driver, stream_id, request)
         self._ending = False  # send_end() was called: the next send() ends the stream
         self._eof_sent = False  # END_STREAM queued: nothing more is read
-
-    # -- wake-ups: one event for every task waiting on the stream -----------------------
-    def wake(self) -> None:
-        event = self._wake
-        if event is not None:
-            self._wake = None
-            event.set()
-
-    async def _wait(self) -> None:
-        event = self._wake
-        if event is None:
-            self._wake = event = anyio.Event()
-        await event.wait()
 
     # -- the byte stream ---------------------------------------------------------------
     async def receive(self, max_bytes: int = 65_536) -> bytes:
