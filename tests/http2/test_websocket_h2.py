@@ -15,7 +15,7 @@ import trustme
 from anyio.streams.tls import TLSAttribute
 
 pytest.importorskip("h2")
-from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
 from duoserve.config.settings import Config
 from duoserve.core.server import Server
@@ -331,3 +331,17 @@ async def test_metrics_count_the_session_as_a_websocket() -> None:
     assert values[layout.WEBSOCKET_SESSIONS] == 1
     websocket = layout.INTERFACES.index("websocket")
     assert values[layout.request_index(websocket, 0, 1)] == 1  # GET, 2xx: the 200
+
+
+async def test_keepalive_pings_and_a_missing_pong() -> None:
+    app = App()
+    async with connected(app, ws_ping_interval=0.2, ws_ping_timeout=0.3) as (_, client):
+        ws = await client.websocket(b"/ping")
+        ping = await ws.next()
+        assert isinstance(ping, Ping)
+        await ws.send(ping.response())  # answered: the session goes on
+        assert isinstance(await ws.next(), Ping)
+        close = await ws.next()  # this one is not answered
+        assert isinstance(close, CloseConnection) and close.code == 1011
+        await client.until(lambda: bool(app.disconnects))
+        assert app.disconnects == [(1006, "keepalive ping timeout")]
