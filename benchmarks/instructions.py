@@ -54,8 +54,8 @@ REQUEST_JSON = b"GET /json HTTP/1.1\r\nHost: bench\r\n\r\n"
 # GET / with the fields a browser sends (Chromium's, about 560 bytes of head).
 REQUEST_BROWSER = (
     b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n"
-    b"sec-ch-ua: \"Chromium\";v=\"156\", \"Not.A/Brand\";v=\"99\"\r\nsec-ch-ua-mobile: ?0\r\n"
-    b"sec-ch-ua-platform: \"Linux\"\r\nUpgrade-Insecure-Requests: 1\r\n"
+    b'sec-ch-ua: "Chromium";v="156", "Not.A/Brand";v="99"\r\nsec-ch-ua-mobile: ?0\r\n'
+    b'sec-ch-ua-platform: "Linux"\r\nUpgrade-Insecure-Requests: 1\r\n'
     b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     b"Chrome/156.0.0.0 Safari/537.36\r\n"
     b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"

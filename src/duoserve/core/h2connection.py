@@ -25,6 +25,7 @@ from ..net.streams import send_parts_within
 from ..net.tasks import ConnectionTasks
 from ..types import ConnInfo, Headers
 from .featured import serve_featured
+from .h2connect import H2Tunnel, serve_connect
 from .h2stream import H2Cycle, H2Stream
 
 _READ_SIZE = 64 * 1024
@@ -253,7 +254,7 @@ class H2Driver:
 
     # -- one stream ---------------------------------------------------------------------
     def _start_stream(self, tg: anyio.abc.TaskGroup, stream_id: int, head: RequestHead) -> None:
-        port = H2Stream(self, stream_id, head)
+        port = (H2Tunnel if head.method == b"CONNECT" else H2Stream)(self, stream_id, head)
         self.streams[stream_id] = port
         self._tasks.start(self._serve, port)
 
@@ -270,7 +271,9 @@ class H2Driver:
             info = self.info
             if self._trusted is not None:
                 info = resolve_proxy(info, head.headers, self._trusted)
-            if await serve_featured(ctx, head, info, H2Cycle, port, port.send_error):
+            if type(port) is H2Tunnel:
+                await serve_connect(port, info)
+            elif await serve_featured(ctx, head, info, H2Cycle, port, port.send_error):
                 await port.flush()
         finally:
             self.streams.pop(port.stream_id, None)
@@ -310,7 +313,7 @@ def _h1_head(head: ev.RequestHead) -> RequestHead:
         headers=headers,
         keep_alive=True,
         expect_continue=expect and not head.end_stream,
-        upgrade=None,
+        upgrade=None if head.protocol is None else head.protocol.lower(),  # RFC 8441
         content_length=0 if head.end_stream else length,
         chunked=not head.end_stream and length is None,
     )

@@ -71,8 +71,12 @@ class H2Stream:
 
     # -- from the driver -----------------------------------------------------------------
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """Wake every task waiting on the stream (the app's sender and a receive() may wait
+        at once); each checks again what it waits for."""
+        event = self._wake
+        if event is not None:
+            self._wake = None
+            event.set()
 
     def feed(self, data: bytes) -> None:
         self.inbox.append(Body(data))
@@ -89,11 +93,10 @@ class H2Stream:
         self.wake()
 
     async def _wait(self) -> None:
-        self._wake = event = anyio.Event()
-        try:
-            await event.wait()
-        finally:
-            self._wake = None
+        event = self._wake  # one event for all waiters: a second must not orphan the first
+        if event is None:
+            self._wake = event = anyio.Event()
+        await event.wait()
 
     # -- the codec side: request body events ----------------------------------------------
     def receive_data(self, data: bytes) -> None:

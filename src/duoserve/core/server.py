@@ -105,7 +105,7 @@ class Server:
         if self._stop_requested:
             self._stop.set()
         owned = self._sockets is None
-        h2 = limits_from_config(config)
+        h2 = limits_from_config(config, self.websocket_enabled)
         tls = TLSSetup.from_config(config, http2=h2 is not None)
         trusted = TrustedProxies.parse(config.forwarded_allow_ips, config.proxy_headers_format)
         sockets = bind_all(config) if self._sockets is None else self._sockets

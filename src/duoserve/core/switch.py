@@ -5,7 +5,8 @@ upgrade or for a first request line that reads as HTTP/2.0."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from typing import TYPE_CHECKING, Protocol
 
 import anyio.abc
 
@@ -13,6 +14,9 @@ from ..asgi.context import ServerContext
 from ..http1.codec import H1Codec
 from ..http1.events import RequestHead
 from ..types import ConnInfo
+
+if TYPE_CHECKING:
+    from ..websocket.state import Framing
 
 # Fields of an h2c upgrade request that end with its HTTP/1.1 form (RFC 7540 §3.2).
 _H2C_ONLY = frozenset({b"connection", b"upgrade", b"http2-settings", b"te", b"keep-alive"})
@@ -37,12 +41,7 @@ async def upgrade(conn: Switchable, head: RequestHead, info: ConnInfo) -> bool:
     ctx = conn.ctx
     codec = conn.codec
     if head.upgrade == b"websocket" and ctx.websocket_enabled:
-        from ..websocket.session import serve_websocket
-
-        if ctx.metrics is None:
-            await serve_websocket(conn.stream, codec, head, info, ctx)
-        else:
-            await ctx.metrics.websocket(serve_websocket(conn.stream, codec, head, info, ctx))
+        await serve_ws(conn.stream, codec, head, info, ctx)
         return True
     if head.upgrade != b"h2c" or ctx.h2 is None or info.scheme != "http":
         return False
@@ -59,6 +58,28 @@ async def upgrade(conn: Switchable, head: RequestHead, info: ConnInfo) -> bool:
     await serve_h2(conn.stream, info, ctx, codec.trailing_data, (stream1, settings))
     conn.write_failed = True  # the connection is HTTP/2's now: never reused
     return True
+
+
+async def serve_ws(
+    stream: anyio.abc.ByteStream,
+    framing: Framing,
+    head: RequestHead,
+    info: ConnInfo,
+    ctx: ServerContext,
+) -> None:
+    """One WebSocket request, over HTTP/1.1 or an HTTP/2 stream (`framing`: the codec or
+    the stream), counted when metrics are on, and in the access log once it is over
+    (status 101, 200 over HTTP/2, or the refusal's; no body bytes; the session's time)."""
+    from ..websocket.session import serve_websocket
+
+    access = ctx.access
+    if access is not None and not access.enabled():
+        access = None
+    start = time.perf_counter() if access is not None else 0.0
+    session = serve_websocket(stream, framing, head, info, ctx)
+    status = await (session if ctx.metrics is None else ctx.metrics.websocket(session))
+    if access is not None:
+        access.log(head, info.client, status, 0, time.perf_counter() - start, None)
 
 
 async def serve_h2_preface(conn: Switchable) -> bool:

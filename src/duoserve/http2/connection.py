@@ -164,6 +164,7 @@ class H2ServerConnection:
                 h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: DEFAULT_WINDOW,
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: int(limits.websocket),
             },
         )
         # HPACK counts the list size while decoding: a bomb stops at the limit.
@@ -216,7 +217,14 @@ class H2ServerConnection:
                 sid = ev.stream_id
                 if ev.stream_ended is not None:
                     whole.add(sid)
-                events.append(request_head(sid, ev.headers or [], sid in whole))
+                head = request_head(sid, ev.headers or [], sid in whole)
+                if head.protocol is not None and not self.limits.websocket:
+                    # RFC 8441 §3: :protocol without our SETTINGS_ENABLE_CONNECT_PROTOCOL
+                    # is a malformed request, a stream error (RFC 9113 §8.1.1).
+                    self.reset_stream(sid, ErrorCode.PROTOCOL_ERROR)
+                    self.release(sid)
+                    continue
+                events.append(head)
             elif isinstance(ev, h2.events.DataReceived):
                 sid = ev.stream_id
                 body = ev.data or b""

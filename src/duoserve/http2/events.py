@@ -41,7 +41,8 @@ def error_code(value: int) -> ErrorCode | int:
 class RequestHead:
     """A new stream's request, pseudo-headers already checked (RFC 9113 §8.3.1) and taken
     out of `headers`. `authority` is :authority, or Host when the client sent only that.
-    CONNECT has neither :scheme nor :path (§8.5); they are then empty."""
+    CONNECT has neither :scheme nor :path (§8.5); they are then empty. `protocol` is the
+    :protocol of an extended CONNECT (RFC 8441 §4), e.g. b"websocket"; else None."""
 
     stream_id: int
     method: bytes
@@ -50,6 +51,7 @@ class RequestHead:
     path: bytes
     headers: Headers
     end_stream: bool  # no body follows
+    protocol: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

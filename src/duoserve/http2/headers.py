@@ -45,6 +45,7 @@ def request_head(stream_id: int, fields: Sequence[object], end_stream: bool) -> 
         path=pseudo.get(b":path", b""),
         headers=headers,
         end_stream=end_stream,
+        protocol=pseudo.get(b":protocol"),
     )
 
 

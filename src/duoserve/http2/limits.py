@@ -74,6 +74,10 @@ class H2Limits:
     resets_per_second: int = 50
     """How fast the rapid-reset budget refills. Setting: `--h2-resets-per-second`."""
 
+    websocket: bool = False
+    """SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSockets by extended CONNECT. On when
+    the server serves WebSockets (an ASGI app and not `--ws none`)."""
+
     def __post_init__(self) -> None:
         _check(self.max_concurrent_streams >= 1, "max_concurrent_streams must be >= 1")
         _check(self.max_header_list_size >= 1024, "max_header_list_size must be >= 1024")
@@ -109,10 +113,10 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def limits_from_config(config: Config) -> H2Limits | None:
+def limits_from_config(config: Config, websocket: bool = False) -> H2Limits | None:
     """The bounds to serve HTTP/2 with, or None when it is off (`--http2 off`, or `auto`
     without h2). `on` without h2 installed is a one-line StartupError saying how to get it;
-    a bound out of its range is one too."""
+    a bound out of its range is one too. `websocket`: the server serves WebSockets."""
     if config.http2 == "off":
         return None
     if importlib.util.find_spec("h2") is None:
@@ -130,6 +134,7 @@ def limits_from_config(config: Config) -> H2Limits | None:
             control_frames_per_second=config.h2_control_frames_per_second,
             reset_burst=config.h2_reset_burst,
             resets_per_second=config.h2_resets_per_second,
+            websocket=websocket,
         )
     except ValueError as exc:
         raise StartupError(f"HTTP/2 settings: {exc}") from None

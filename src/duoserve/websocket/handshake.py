@@ -35,7 +35,7 @@ _FLAG_PARAMS = frozenset({"server_no_context_takeover", "client_no_context_takeo
 class Offer:
     """A valid upgrade request: what the client asked for, for the app to accept or not."""
 
-    key: bytes
+    key: bytes | None  # None over HTTP/2: RFC 8441 §5 uses no key and no accept token
     subprotocols: tuple[str, ...]
     extensions: tuple[str, ...]  # raw offers, e.g. "permessage-deflate; client_max_window_bits"
 
@@ -50,14 +50,20 @@ class Denial:
 
 
 def check_request(head: RequestHead) -> Offer | Denial:
-    """RFC 6455 §4.2.1 checks on the request head; the first failure decides the answer."""
-    if head.method != b"GET":
+    """RFC 6455 §4.2.1 checks on the request head; the first failure decides the answer.
+    Over HTTP/2 (RFC 8441 §5) the request is a CONNECT with :protocol websocket (the
+    driver puts it in `upgrade`), and there is no Connection, Upgrade or key to check."""
+    key: bytes | None = None
+    if head.http_version == "2":
+        if head.method != b"CONNECT" or head.upgrade != b"websocket":
+            return _bad("a WebSocket over HTTP/2 must be a CONNECT with :protocol websocket")
+    elif head.method != b"GET":
         return _bad("a WebSocket handshake must be a GET request")
-    if head.http_version != "1.1":
+    elif head.http_version != "1.1":
         return _bad("a WebSocket handshake needs HTTP/1.1")
-    if b"upgrade" not in _tokens(head.headers, b"connection"):
+    elif b"upgrade" not in _tokens(head.headers, b"connection"):
         return _bad("missing 'Connection: upgrade'")
-    if b"websocket" not in _tokens(head.headers, b"upgrade"):
+    elif b"websocket" not in _tokens(head.headers, b"upgrade"):
         return _bad("missing 'Upgrade: websocket'")
     if _tokens(head.headers, b"sec-websocket-version") != [b"13"]:
         return Denial(
@@ -65,9 +71,11 @@ def check_request(head: RequestHead) -> Offer | Denial:
             ((b"upgrade", b"websocket"), (b"sec-websocket-version", b"13")),
             b"426 Upgrade Required: only WebSocket version 13 is supported\n",
         )
-    keys = _values(head.headers, b"sec-websocket-key")
-    if len(keys) != 1 or not _valid_key(keys[0]):
-        return _bad("Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+    if head.http_version != "2":
+        keys = _values(head.headers, b"sec-websocket-key")
+        if len(keys) != 1 or not _valid_key(keys[0]):
+            return _bad("Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+        key = keys[0].strip()
     subprotocols = tuple(
         t.decode("latin-1") for t in _tokens(head.headers, b"sec-websocket-protocol", lower=False)
     )
@@ -76,7 +84,7 @@ def check_request(head: RequestHead) -> Offer | Denial:
         for value in _values(head.headers, b"sec-websocket-extensions")
         for offer in _split_offers(value.decode("latin-1"))
     )
-    return Offer(keys[0].strip(), subprotocols, extensions)
+    return Offer(key, subprotocols, extensions)
 
 
 def negotiate_extensions(offer: Offer, config: Config) -> tuple[list[Extension], bytes | None]:
@@ -103,13 +111,16 @@ def accept_headers(
     extra: Iterable[tuple[bytes, bytes]],
     extensions_header: bytes | None,
 ) -> Headers:
-    """Headers of the 101 response. Raises ValueError for a subprotocol the client did not
+    """Headers of the 101 response (of the 200 over HTTP/2, which has no Upgrade,
+    Connection or accept token). Raises ValueError for a subprotocol the client did not
     offer, or for app headers that the handshake itself owns."""
-    headers: Headers = [
-        (b"upgrade", b"websocket"),
-        (b"connection", b"Upgrade"),
-        (b"sec-websocket-accept", generate_accept_token(offer.key)),
-    ]
+    headers: Headers = []
+    if offer.key is not None:
+        headers += [
+            (b"upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-accept", generate_accept_token(offer.key)),
+        ]
     if subprotocol is not None:
         if subprotocol not in offer.subprotocols:
             raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")

@@ -12,28 +12,27 @@ from wsproto.events import Ping
 from ..asgi.context import ServerContext
 from ..asgi.scope import websocket_scope
 from ..errors import ClientDisconnected
-from ..http1.codec import H1Codec
 from ..http1.events import RequestHead
 from ..types import ConnInfo
 from ..types import Message as ASGIMessage
 from .handshake import Denial, Offer, accept_headers, check_request, negotiate_extensions
 from .messages import close_code, data_event, response_headers
 from .reading import SessionReader
-from .state import ABNORMAL, GOING_AWAY, READ_SIZE, STREAM_ERRORS, Phase
+from .state import ABNORMAL, GOING_AWAY, READ_SIZE, STREAM_ERRORS, Framing, Phase
 
 _LINGER_BYTES = 1024 * 1024
 
 
 async def serve_websocket(
     stream: anyio.abc.ByteStream,
-    codec: H1Codec,
+    codec: Framing,
     head: RequestHead,
     info: ConnInfo,
     ctx: ServerContext,
 ) -> int:
     """Serve one upgrade request until the WebSocket (or the refusal) is over; returns the
-    handshake's status (101, or the refusal's; 0 when none was sent). The stream is ours
-    until we return; the caller closes it afterwards."""
+    handshake's status (101, 200 over HTTP/2, or the refusal's; 0 when none was sent). The
+    stream is ours until we return; the caller closes it afterwards."""
     session = WebSocketSession(stream, codec, ctx)
     checked = check_request(head)
     if isinstance(checked, Denial):
@@ -220,17 +219,20 @@ class WebSocketSession(SessionReader):
         headers = accept_headers(
             self._offer, message.get("subprotocol"), message.get("headers") or (), extensions_header
         )
-        data = self._codec.send_informational(101, headers)
         async with self._lock:
             if self._phase is not Phase.HANDSHAKE:  # two tasks raced to accept
                 raise RuntimeError("websocket.accept sent twice")
+            if self._offer.key is None:  # HTTP/2 (RFC 8441 §5): a 200 to the CONNECT
+                status, data = 200, self._codec.send_response(200, headers, self._ctx.defaults)
+            else:
+                status, data = 101, self._codec.send_informational(101, headers)
             early = self._codec.trailing_data  # frames sent before our 101: wsproto's
             self._ws = Connection(ConnectionType.SERVER, extensions, early)
             self._plain_out = not extensions
             self._plain_in = not extensions and not early and self._hooked
             self._phase = Phase.OPEN
             self._accepted.set()
-            self.status = 101
+            self.status = status
             await self._write(data)
 
     # -- background tasks -------------------------------------------------------------------

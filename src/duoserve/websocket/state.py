@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -10,9 +11,9 @@ from wsproto.connection import Connection
 from wsproto.events import Event
 
 from ..asgi.context import ServerContext
-from ..http1.codec import H1Codec
 from ..net.streams import hooks_data, writes
 from ..net.wakeup import Wakeup
+from ..types import Headers
 from .frames import LARGEST
 from .handshake import Offer
 from .inbox import Inbox
@@ -33,13 +34,32 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
+class Framing(Protocol):
+    """The HTTP beneath a session, for the handshake's answers: the connection's H1Codec
+    over HTTP/1.1 (the bytes it returns are written), the stream itself over HTTP/2 (it
+    sends HEADERS at once and returns the body bytes, for DATA frames)."""
+
+    keep_alive: bool
+
+    @property
+    def trailing_data(self) -> bytes: ...
+
+    def send_informational(self, status: int, headers: Headers) -> bytes: ...
+
+    def send_response(self, status: int, headers: Headers, defaults: Headers = ...) -> bytes: ...
+
+    def send_body(self, data: bytes) -> bytes: ...
+
+    def send_end(self, trailers: Headers = ...) -> bytes: ...
+
+
 class SessionState:
     """The state the session's parts share (session.py, writing.py, reading.py), set up
     once per WebSocket, and the one way the connection ends (_conclude)."""
 
-    def __init__(self, stream: anyio.abc.ByteStream, codec: H1Codec, ctx: ServerContext) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, codec: Framing, ctx: ServerContext) -> None:
         self._stream = stream
-        self.status = 0  # the handshake's answer once sent: 101, or a refusal's status
+        self.status = 0  # the handshake's answer once sent: 101 (200 on HTTP/2), or a refusal's
         self._writes = writes(stream)
         self._codec = codec
         self._ctx = ctx

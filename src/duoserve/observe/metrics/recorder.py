@@ -200,8 +200,8 @@ class Recorder:
         """A 503 for one of layout.REFUSALS."""
         self._values[layout.REFUSED + layout.REFUSALS.index(limit)] += 1.0
 
-    async def websocket(self, session: Awaitable[int]) -> None:
-        """Run a WebSocket upgrade (which returns its handshake status), counted."""
+    async def websocket(self, session: Awaitable[int]) -> int:
+        """Run a WebSocket upgrade (which returns its handshake status), counted; that status."""
         values = self._values
         values[layout.WEBSOCKET_SESSIONS] += 1.0
         values[WEBSOCKETS_OPEN] += 1.0
@@ -210,8 +210,9 @@ class Recorder:
             status = await session
         finally:
             values[WEBSOCKETS_OPEN] -= 1.0
-            row = layout.request_index(_WEBSOCKET, 0, 0)  # always a GET
+            row = layout.request_index(_WEBSOCKET, 0, 0)  # as a GET (an HTTP/2 CONNECT too)
             values[row + _CLASS_OF[status // 100]] += 1.0
+        return status
 
     # -- the sampler -----------------------------------------------------------------------
     async def sample(self, open_connections: Callable[[], int]) -> None:

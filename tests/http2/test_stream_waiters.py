@@ -1,0 +1,54 @@
+"""An HTTP/2 stream with two of the app's tasks waiting on it at once (a response blocked on
+the client's window while another task awaits receive()): a window update wakes both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("h2")
+from tests.conftest import running_server
+from tests.http2.h2ws_client import open_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def send_then_listen(scope: Any, receive: Any, send: Any) -> None:
+    """The body is sent by a task of its own; this one then awaits receive() (the
+    disconnect), as streaming responses that watch for the client leaving do."""
+    if scope["type"] != "http":
+        return
+    await receive()  # the (empty) request body
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def body() -> None:
+        for _ in range(3):  # more_body: each part waits for the window (the last would not)
+            await send({"type": "http.response.body", "body": b"b" * 100_000, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(body)
+        await anyio.sleep(0.2)  # the sender waits for the window first
+        with anyio.move_on_after(3):
+            await receive()  # http.disconnect: not before the response is over
+        tg.cancel_scope.cancel()
+
+
+async def test_a_window_update_wakes_the_sender_while_another_task_waits() -> None:
+    async with running_server(send_then_listen, timeout_io=30) as srv:
+        sock, client = await open_client(srv.host, srv.port)
+        async with sock:
+            stream = await client.request(b"GET", b"/")
+            await anyio.sleep(0.5)  # the app's second task is waiting too
+            received = 0
+
+            def done() -> bool:
+                nonlocal received
+                received += len(client.take(stream))
+                return stream.ended or stream.reset is not None
+
+            with anyio.fail_after(2):  # well before the 3 s of the receive()
+                await client.until(done)
+            assert received == 300_000 and stream.reset is None
