@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -115,7 +116,9 @@ async def test_connection_without_any_bytes_is_closed_after_head_timeout() -> No
     assert data == b""
 
 
-async def test_stalled_body_sender_is_disconnected() -> None:
+async def test_stalled_body_sender_gets_408_and_the_app_a_disconnect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     events: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -132,8 +135,11 @@ async def test_stalled_body_sender_is_disconnected() -> None:
         async with stream:
             await stream.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
             with anyio.fail_after(3):
-                await read_all(stream, timeout=3)
+                data = await read_all(stream, timeout=3)
     assert events == ["http.request", "http.disconnect"]
+    # The client's fault (RFC 9110 §15.5.9), not the app's: no 500, no error logged.
+    assert data.startswith(b"HTTP/1.1 408 ") and b"connection: close\r\n" in data
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_graceful_shutdown_finishes_in_flight_and_closes_idle() -> None:

@@ -240,7 +240,8 @@ class HTTPCycle(ResponseExtensions):
 
     async def _read_body_event(self) -> Body | EndOfRequest | None:
         """The next body event once the codec needs bytes for it: read until there is
-        one. None when the client closed or stalled past timeout_io."""
+        one. None when the client closed; ProtocolError(408) when it stalled past
+        timeout_io."""
         codec = self.codec
         conn = self.conn
         with anyio.move_on_after(conn.config.timeout_io):
@@ -252,9 +253,9 @@ class HTTPCycle(ResponseExtensions):
                 event = codec.next_event()
                 if event is not _NEED_DATA:
                     return event if isinstance(event, Body | EndOfRequest) else _END
-        conn.ctx.error_log.info("client %s stalled sending the request body", conn.peer)
-        conn.peer_gone = True
-        return None
+        # The client's fault, not the app's: answered 408 (RFC 9110 §15.5.9) like a bad
+        # body, and the app sees it gone (receive() turns this into http.disconnect).
+        raise ProtocolError(408, "client stalled sending the request body")
 
     async def _wait_disconnect(self) -> Message:
         """The body is read; the next thing the client can tell us is that it left. Bytes

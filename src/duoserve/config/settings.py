@@ -197,8 +197,9 @@ class Config(ConfigRules):
     )
     timeout_io: float = setting(
         60.0,
-        "Seconds a request may wait on a stalled client: for the next piece of "
-        "its body, or for the client to take response bytes. Past it the connection closes.",
+        "Seconds a request may wait on a stalled client: for the next piece of its body "
+        "(then 408 and the app sees http.disconnect), or for the client to take response "
+        "bytes. Past it the connection (over HTTP/2, the stream) closes.",
         "Timeouts",
         unit="s",
     )
