@@ -230,3 +230,14 @@ async def test_a_body_as_long_as_its_content_length_is_served() -> None:
     async with running_server(app) as srv:
         frames = await converse(srv, payload, enc)
     assert body(frames, 1) == b"hello" and body(frames, 101) == b"hello"
+
+
+async def test_a_body_after_a_malformed_head_does_not_end_the_connection() -> None:
+    enc = Encoder()
+    payload = block(1, enc, [*PSEUDO, (b"Bad", b"x")], end=False) + data(1, b"a" * 1000)
+    async with running_server(app) as srv:
+        frames = await converse(srv, payload, enc)
+    resets = [f.error_code for f in frames if isinstance(f, RstStreamFrame) and f.stream_id == 1]
+    assert resets[:1] == [ErrorCode.PROTOCOL_ERROR]  # then STREAM_CLOSED for the DATA
+    assert not [f for f in frames if isinstance(f, GoAwayFrame)]
+    assert body(frames, 101) == b"hello"
