@@ -2,8 +2,9 @@
 
 Bytes in, typed events out (`http2.events`); calls in, frames out (`output()`, pieces to
 write together, or `data_to_send()` joined). h2 does the protocol, though DATA and response
-HEADERS frames are built in `sending` (cheaper than h2's frame objects, h2's state kept);
-this class adds what h2 lacks or gets wrong for a server: the guard's rate
+HEADERS frames are built in `sending` (cheaper than h2's frame objects, h2's state kept)
+and request fields are checked in `inbound` (cheaper than h2's validators); this class
+and `engine.ServerH2` add what h2 lacks or gets wrong for a server: the guard's rate
 limits, refusing streams beyond the advertised limit with REFUSED_STREAM (h2 would end
 the whole connection), the right GOAWAY code for HPACK errors, flow control that bounds
 what is buffered per stream without one stream's unread body stalling the others (see

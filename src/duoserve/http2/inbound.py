@@ -35,7 +35,10 @@ _BAD_VALUE = re.compile(rb"[\0\r\n]|\A[ \t]|[ \t]\Z")
 _PLAIN, _FORBIDDEN, _TE, _HOST, _COOKIE = range(5)
 _KINDS: dict[bytes, int] = dict.fromkeys(CONNECTION_SPECIFIC, _FORBIDDEN)
 _KINDS |= {b"te": _TE, b"host": _HOST, b"cookie": _COOKIE}
-_KNOWN_NAMES: Final = 1_024  # valid names remembered; a flood of new names only costs time
+# Valid names remembered: at most this many, of at most this length (64 KiB in all, for
+# the process); a flood of new names only costs the time to check them.
+_KNOWN_NAMES: Final = 1_024
+_KNOWN_LENGTH: Final = 64
 _PSEUDO = {b":method": 0, b":scheme": 1, b":authority": 2, b":path": 3, b":protocol": 4}
 
 
@@ -45,7 +48,7 @@ def _kind(name: bytes) -> int:
         if name[:1] == b":":
             raise Malformed(f"pseudo-header {name!r} out of place")
         raise Malformed(f"invalid field name {name!r}")
-    if len(_KINDS) < _KNOWN_NAMES:
+    if len(name) <= _KNOWN_LENGTH and len(_KINDS) < _KNOWN_NAMES:
         _KINDS[name] = _PLAIN
     return _PLAIN
 
