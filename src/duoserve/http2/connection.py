@@ -2,8 +2,9 @@
 
 Bytes in, typed events out (`http2.events`); calls in, frames out (`output()`, pieces to
 write together, or `data_to_send()` joined). h2 does the protocol, though DATA and response
-HEADERS frames are built in `sending` (cheaper than h2's frame objects, h2's state kept);
-this class adds what h2 lacks or gets wrong for a server: the guard's rate
+HEADERS frames are built in `sending` (cheaper than h2's frame objects, h2's state kept)
+and request fields are checked in `inbound` (cheaper than h2's validators); this class
+and `engine.ServerH2` add what h2 lacks or gets wrong for a server: the guard's rate
 limits, refusing streams beyond the advertised limit with REFUSED_STREAM (h2 would end
 the whole connection), the right GOAWAY code for HPACK errors, flow control that bounds
 what is buffered per stream without one stream's unread body stalling the others (see
@@ -14,7 +15,6 @@ what is buffered per stream without one stream's unread body stalling the others
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from base64 import urlsafe_b64encode
 from typing import Any
@@ -25,11 +25,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import h2.stream
-from h2.errors import ErrorCodes
-from h2.stream import StreamClosedBy
-from hpack.exceptions import HPACKError, OversizedHeaderListError
-from hyperframe.frame import GoAwayFrame, PingFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.frame import GoAwayFrame, PingFrame
 
+from .engine import ServerH2
 from .events import (
     BodyData,
     ConnectionFailed,
@@ -37,6 +35,7 @@ from .events import (
     Event,
     GoAwayReceived,
     Headers,
+    RequestHead,
     StreamEnded,
     StreamGone,
     StreamReset,
@@ -45,102 +44,13 @@ from .events import (
 )
 from .flow import FlowBudget
 from .guard import FrameGuard
-from .headers import request_head, response_fields, trailer_fields
+from .headers import response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
 from .sending import data_frames, head_frames
 from .tables import ServerEncoder, bound_decoder
 
 LAST_STREAM_ID = 2**31 - 1
-_RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
 _SHUTDOWN_PING = b"duo-stop"
-
-
-class _ServerH2(h2.connection.H2Connection):
-    """h2 with the stream admission decided here: past `cap` busy streams, or above the
-    last stream id of our GOAWAY, a new stream is refused (REFUSED_STREAM, a stream error
-    the client may retry) after its header block is decoded, keeping HPACK in step."""
-
-    busy: set[int]
-    refuse_above: int
-    failure: ErrorCode | None
-
-    def _receive_headers_frame(self, frame: Any) -> Any:
-        sid = frame.stream_id
-        if (
-            sid not in self.streams
-            and sid & 1
-            and sid > self.highest_inbound_stream_id
-            and (
-                len(self.busy) >= self.local_settings.max_concurrent_streams
-                or sid > self.refuse_above
-            )
-        ):
-            h2.connection._decode_headers(self.decoder, frame.data)
-            self.highest_inbound_stream_id = sid
-            self._closed_streams[sid] = StreamClosedBy.SEND_RST_STREAM
-            reset = RstStreamFrame(sid)
-            reset.error_code = ErrorCodes.REFUSED_STREAM
-            return [reset], []
-        frames, events = super()._receive_headers_frame(frame)
-        if sid not in self.busy and any(isinstance(e, h2.events.RequestReceived) for e in events):
-            self.busy.add(sid)  # here, not per batch: one read may open many streams
-        return frames, events
-
-    def _local_settings_acked(self) -> Any:
-        changes = super()._local_settings_acked()
-        bound_decoder(self.decoder, self.local_settings.header_table_size, acked=True)
-        return changes
-
-    @property
-    def open_inbound_streams(self) -> int:
-        # h2 walks every stream for this count at each new one (and drops the closed ones
-        # as it goes): admission is decided above, on `busy`, which covers every open
-        # stream, and `forget` drops a stream once its cycle is released.
-        return len(self.busy)
-
-    def forget(self, stream_id: int) -> None:
-        """A closed stream out of h2's table (as h2's walk would drop it)."""
-        stream = self.streams.get(stream_id)
-        if stream is not None and stream.closed:
-            del self.streams[stream_id]
-            self._closed_streams[stream_id] = stream.closed_by
-
-    def _terminate_connection(self, error_code: ErrorCodes) -> None:
-        # h2 reports every HPACK failure as PROTOCOL_ERROR; RFC 7541 §2.3.3 and RFC 9113
-        # §4.3 want COMPRESSION_ERROR, and an oversized list is a bomb (ENHANCE_YOUR_CALM).
-        cause = getattr(sys.exc_info()[1], "__cause__", None)
-        if isinstance(cause, OversizedHeaderListError):
-            error_code = ErrorCodes.ENHANCE_YOUR_CALM
-        elif isinstance(cause, HPACKError | IndexError | UnicodeDecodeError):
-            error_code = ErrorCodes.COMPRESSION_ERROR
-        self.failure = ErrorCode(error_code)
-        super()._terminate_connection(error_code)
-
-    def credit_connection(self, count: int) -> None:
-        """Connection-level credit for `count` received bytes, whatever their stream does
-        with them (its own window bounds what it may hold)."""
-        increment = self._inbound_flow_control_window_manager.process_bytes(count)
-        if increment:
-            frame = WindowUpdateFrame(0)
-            frame.window_increment = increment
-            self._prepare_for_sending([frame])
-
-    def credit_stream(self, stream_id: int, count: int, extra: int) -> bool:
-        """Stream-level credit for `count` bytes the consumer took, and the window made
-        `extra` bytes larger for good; False (nothing sent) when the client can no longer
-        send on the stream."""
-        stream = self.streams.get(stream_id)
-        if stream is None or stream.state_machine.state not in _RECEIVING:
-            return False
-        manager = stream._inbound_window_manager
-        manager.max_window_size += extra  # h2's own growth would forget unreturned credit
-        manager.current_window_size += extra
-        increment = extra + (manager.process_bytes(count) or 0)
-        if increment:
-            frame = WindowUpdateFrame(stream_id)
-            frame.window_increment = increment
-            self._prepare_for_sending([frame])
-        return True
 
 
 class H2ServerConnection:
@@ -149,12 +59,17 @@ class H2ServerConnection:
     def __init__(self, limits: H2Limits, now: float | None = None) -> None:
         self.limits = limits
         config = h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_outbound_headers=False
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            validate_inbound_headers=False,  # `inbound` checks them, in one pass
+            normalize_inbound_headers=False,
         )
-        conn = _ServerH2(config)
+        conn = ServerH2(config)
         conn.busy = set()
         conn.refuse_above = LAST_STREAM_ID
         conn.failure = None
+        conn.connect_protocol = limits.websocket
         conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
@@ -213,18 +128,10 @@ class H2ServerConnection:
         events: list[Event] = []
         whole: set[int] = set()  # requests without a body: their end is in the head
         for ev in h2_events:
-            if isinstance(ev, h2.events.RequestReceived):
-                sid = ev.stream_id
-                if ev.stream_ended is not None:
-                    whole.add(sid)
-                head = request_head(sid, ev.headers or [], sid in whole)
-                if head.protocol is not None and not self.limits.websocket:
-                    # RFC 8441 §3: :protocol without our SETTINGS_ENABLE_CONNECT_PROTOCOL
-                    # is a malformed request, a stream error (RFC 9113 §8.1.1).
-                    self.reset_stream(sid, ErrorCode.PROTOCOL_ERROR)
-                    self.release(sid)
-                    continue
-                events.append(head)
+            if isinstance(ev, RequestHead):  # ServerH2's, checked
+                if ev.end_stream:
+                    whole.add(ev.stream_id)
+                events.append(ev)
             elif isinstance(ev, h2.events.DataReceived):
                 sid = ev.stream_id
                 body = ev.data or b""
@@ -242,6 +149,9 @@ class H2ServerConnection:
                     events.append(StreamEnded(sid, self._trailers.pop(sid, [])))
             elif isinstance(ev, h2.events.StreamReset):
                 events.append(StreamReset(ev.stream_id, error_code(ev.error_code), True))
+            elif isinstance(ev, StreamReset):  # ServerH2's, for malformed trailers
+                self._trailers.pop(ev.stream_id, None)
+                events.append(ev)
             elif isinstance(ev, h2.events.WindowUpdated):
                 events.append(WindowOpened(ev.stream_id or 0))
             elif isinstance(ev, h2.events.RemoteSettingsChanged):

@@ -1,52 +1,26 @@
-"""HTTP/2 field rules decided here: pseudo-headers into a RequestHead, and what a response drops.
+"""HTTP/2 fields on the way out (what a response drops) and the h2c upgrade request's head.
 
-h2 has already validated inbound fields (RFC 9113 §8.2 and §8.3: lower-case names, no
-connection-specific fields, required pseudo-headers present once and first); this module
-only splits them. On the way out, h2 would raise on fields HTTP/2 forbids; apps written
-for HTTP/1.1 send some (`Connection: keep-alive`, `Transfer-Encoding: chunked`), so they
-are dropped instead, as §8.2.2 tells an intermediary to do.
+Inbound fields are checked in `inbound`. On the way out, h2 would raise on fields HTTP/2
+forbids; apps written for HTTP/1.1 send some (`Connection: keep-alive`,
+`Transfer-Encoding: chunked`), so they are dropped instead, as §8.2.2 tells an
+intermediary to do.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Iterable
 
 from .events import Headers, RequestHead
 
 # RFC 9113 §8.2.2: fields that only make sense on one HTTP/1.1 connection.
-_CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 # RFC 9113 §8.2.1: never in a field; names also exclude controls, space and colon.
 _FORBIDDEN = re.compile(rb"[\x00\r\n]")
 # Fields of an h2c upgrade request (RFC 7540 §3.2) that end with the HTTP/1.1 request.
-_UPGRADE_ONLY = _CONNECTION_SPECIFIC | {b"http2-settings", b"host", b"te"}
-
-
-def request_head(stream_id: int, fields: Sequence[object], end_stream: bool) -> RequestHead:
-    """Split h2's validated request fields into pseudo-headers and regular headers."""
-    pseudo: dict[bytes, bytes] = {}
-    headers: Headers = []
-    host: bytes | None = None
-    for name, value in cast("Sequence[tuple[bytes, bytes]]", fields):
-        if name[:1] == b":":
-            pseudo[name] = value
-        else:
-            if name == b"host" and host is None:
-                host = value
-            headers.append((name, value))
-    return RequestHead(
-        stream_id=stream_id,
-        method=pseudo.get(b":method", b""),
-        scheme=pseudo.get(b":scheme", b""),
-        authority=pseudo.get(b":authority", host),
-        path=pseudo.get(b":path", b""),
-        headers=headers,
-        end_stream=end_stream,
-        protocol=pseudo.get(b":protocol"),
-    )
+_UPGRADE_ONLY = CONNECTION_SPECIFIC | {b"http2-settings", b"host", b"te"}
 
 
 def upgrade_head(method: bytes, path: bytes, headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
@@ -80,7 +54,7 @@ def trailer_fields(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
         lower = name.lower()
         if not lower or lower[:1] == b":" or _FORBIDDEN.search(lower + value):
             raise ValueError(f"invalid response field {name!r}: {value!r}")
-        if lower in _CONNECTION_SPECIFIC or (lower == b"te" and value.lower() != b"trailers"):
+        if lower in CONNECTION_SPECIFIC or (lower == b"te" and value.lower() != b"trailers"):
             continue
         fields.append((lower, value))
     return fields

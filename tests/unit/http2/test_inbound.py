@@ -1,0 +1,39 @@
+"""http2.inbound without sockets: the head a valid block makes, and the rules still holding
+after a flood of new field names has filled what the module remembers."""
+
+from __future__ import annotations
+
+import pytest
+
+from duoserve.http2.events import RequestHead
+from duoserve.http2.inbound import Malformed, inbound_trailers, request_head
+
+PSEUDO = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"x"), (b":path", b"/a")]
+
+
+def test_a_valid_block_is_split_into_a_head() -> None:
+    fields = [*PSEUDO, (b"cookie", b"a=1"), (b"accept", b"*/*"), (b"cookie", b"b=2")]
+    assert request_head(3, fields, True, False) == RequestHead(
+        3, b"GET", b"https", b"x", b"/a", [(b"accept", b"*/*"), (b"cookie", b"a=1; b=2")], True
+    )
+
+
+def test_host_stands_in_for_a_missing_authority() -> None:
+    fields = [*PSEUDO[:2], PSEUDO[3], (b"host", b"h")]
+    assert request_head(1, fields, True, False).authority == b"h"
+
+
+def test_a_plain_connect_has_empty_scheme_and_path() -> None:
+    head = request_head(1, [(b":method", b"CONNECT"), (b":authority", b"x:1")], False, True)
+    assert (head.scheme, head.path, head.protocol) == (b"", b"", None)
+
+
+def test_the_rules_hold_after_a_flood_of_new_names() -> None:
+    for i in range(3_000):
+        request_head(1, [*PSEUDO, (b"x-%d" % i + b"y" * (i % 100), b"v")], True, False)
+    assert request_head(1, [*PSEUDO, (b"x-new", b"v")], True, False).headers == [(b"x-new", b"v")]
+    for bad in (b"X-New", b"x new", b"", b":x", b"connection"):
+        with pytest.raises(Malformed):
+            request_head(1, [*PSEUDO, (bad, b"v")], True, False)
+        with pytest.raises(Malformed):
+            inbound_trailers([(bad, b"v")])
