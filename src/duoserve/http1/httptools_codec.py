@@ -17,16 +17,25 @@ from ..types import Headers
 from .events import Body, CodecEvent, EndOfRequest, RequestHead, Signal
 from .framing import ResponseSide
 from .h11_codec import H11Codec
-from .head import HOST_VALUE, HeadLimits, build_head, find_head
+from .head import HeadLimits, build_head, find_head
+from .plain_head import (
+    BODY_OR_UPGRADE,
+    FIELD,
+    HOST_AND_LENGTH,
+    HOST_LINE,
+    HOST_ONLY,
+    LENGTH_LINE,
+    NAMES,
+    NOTED,
+    REGEX_HEAD,
+    SIMPLE,
+    VALUES,
+    plain_framing,
+)
 
 # h11's request-target: visible ASCII only (llhttp also takes tabs and form feeds).
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _OWS = b" \t"
-# Heads up to this long are matched by regular expressions (_plain, _SIMPLE), longer ones
-# by llhttp: CPython's regex engine costs some 200 instructions per byte of head over its
-# passes, llhttp about 10 plus a Python callback per field, which is less from about here
-# (an 87-byte head: 61k instructions by regex, 77k by llhttp; 193 bytes: 102k and 95k).
-_REGEX_HEAD = 160
 _EOL = (0x0D, 0x0A)
 _new_tuple = tuple.__new__
 _rstrip = bytes.rstrip
@@ -34,38 +43,6 @@ _name_of = itemgetter(0)
 _FRAMED_ELSEWHERE = frozenset(
     {b"transfer-encoding", b"upgrade"}
 )  # builds a NamedTuple without its constructor's Python frame
-# The common head in one match: origin-form target without a fragment, HTTP/1.0 or 1.1,
-# CRLF lines, single spaces, field names that are tokens and values of VCHAR/obs-text
-# with inner SP/HTAB (RFC 9112 §3, §5; RFC 9110 §5.5), so no control character can be in
-# it. Group 4 is the field block, each name after a "\n". Anything else: the llhttp path.
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_VALUE = rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?"
-# A field line is a name, a colon and any VCHAR/obs-text/SP/HTAB: one character class,
-# which is the same language as OWS, _VALUE, OWS and far cheaper to match (no nested
-# group to backtrack through).
-_SIMPLE = re.compile(
-    rb"(" + _TOKEN + rb") (/[\x21\x22\x24-\x7e]*) HTTP/1\.([01])\r"
-    rb"(\n(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
-)
-_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r\n")
-# In a lower-cased field block: the fields _plain() looks at (one valid Host line, one
-# Content-Length of a size every parser reads alike, one Connection field of a single
-# close or keep-alive) and those that ask for more than a plain request (chunked framing,
-# an upgrade, an expectation).
-_NOTED = re.compile(rb"\n(host|content-length|connection|transfer-encoding|upgrade|expect):")
-_HOST_ONLY = [b"host"]
-_HOST_AND_LENGTH = ([b"host", b"content-length"], [b"content-length", b"host"])
-# The field names of a lower-cased block and the values of the block as received, in
-# order: a head _SIMPLE matched has one of each per line (a name is a token, so the first
-# colon on a line ends it; values hold no CR or LF).
-_NAMES = re.compile(rb"\n(" + _TOKEN + rb"):")
-# Values keep their trailing OWS here (bytes.rstrip takes it off: _SIMPLE has let no
-# other whitespace into a value).
-_VALUES = re.compile(rb":[ \t]*([^\r]*)\r")
-_BODY_OR_UPGRADE = re.compile(rb"\n(?:content-length|transfer-encoding|upgrade):")
-_HOST_LINE = re.compile(rb"\nhost:[ \t]*" + HOST_VALUE + rb"[ \t]*\r")
-_LENGTH_LINE = re.compile(rb"\ncontent-length:[ \t]*([0-9]{1,15})[ \t]*\r")
-_CONNECTION_LINE = re.compile(rb"\nconnection:[ \t]*(close|keep-alive)[ \t]*\r")
 
 
 class HttptoolsCodec(ResponseSide):
@@ -187,16 +164,16 @@ class HttptoolsCodec(ResponseSide):
         if not buf:
             return Signal.CLOSED if self._eof else Signal.NEED_DATA
         # Fastest path for a short head: the common heads, matched by one regex (_plain).
-        short = len(buf) <= _REGEX_HEAD or buf.find(b"\r\n\r\n", 0, _REGEX_HEAD) >= 0
+        short = len(buf) <= REGEX_HEAD or buf.find(b"\r\n\r\n", 0, REGEX_HEAD) >= 0
         if short and (plain := self._plain(buf)) is not None:
             return plain
         # Next: a short regex head with other fields (Expect, Connection options), no body.
-        simple = _SIMPLE.match(buf) if short else None
+        simple = SIMPLE.match(buf) if short else None
         if simple is not None and (end := simple.end()) <= self._small_head:
             method, target, minor, block = simple.groups()
             low = block.lower()
-            if not _BODY_OR_UPGRADE.search(low):
-                simple_fields = [(n.lower(), v) for n, v in _FIELD.findall(block)]
+            if not BODY_OR_UPGRADE.search(low):
+                simple_fields = [(n.lower(), v) for n, v in FIELD.findall(block)]
                 if len(simple_fields) <= self._limits.fields:
                     version = "1.1" if minor == b"1" else "1.0"
                     return self._begin(method, target, version, simple_fields, end)
@@ -262,7 +239,7 @@ class HttptoolsCodec(ResponseSide):
             self.receive_data(data)
             return self.next_event()
         plain = None
-        if len(data) <= _REGEX_HEAD or data.find(b"\r\n\r\n", 0, _REGEX_HEAD) >= 0:
+        if len(data) <= REGEX_HEAD or data.find(b"\r\n\r\n", 0, REGEX_HEAD) >= 0:
             plain = self._plain(data)
         if plain is None:
             self._buf += data
@@ -277,22 +254,22 @@ class HttptoolsCodec(ResponseSide):
         Connection field that is just close or keep-alive, no fragment, not CONNECT. What
         follows the head stays in (or goes to) the buffer. None when any of that does not
         hold (the other paths then decide), with nothing taken."""
-        simple = _SIMPLE.match(data)
+        simple = SIMPLE.match(data)
         if simple is None or (end := simple.end()) > self._small_head:
             return None
         method, target, minor, block = simple.groups()
         if method == b"CONNECT":
             return None
         low = block.lower()
-        noted = _NOTED.findall(low)
-        if noted == _HOST_ONLY:  # nearly every GET
-            if _HOST_LINE.search(low) is None:
+        noted = NOTED.findall(low)
+        if noted == HOST_ONLY:  # nearly every GET
+            if HOST_LINE.search(low) is None:
                 return None
             length = None
             keep_alive = minor == b"1"
-        elif noted in _HOST_AND_LENGTH:  # nearly every POST or PUT
-            found = _LENGTH_LINE.search(low)
-            if found is None or _HOST_LINE.search(low) is None:
+        elif noted in HOST_AND_LENGTH:  # nearly every POST or PUT
+            found = LENGTH_LINE.search(low)
+            if found is None or HOST_LINE.search(low) is None:
                 return None
             length = int(found.group(1))
             body_limit = self._limits.body
@@ -300,11 +277,11 @@ class HttptoolsCodec(ResponseSide):
                 return None  # build_head() answers 413
             keep_alive = minor == b"1"
         else:
-            framing = _framing(low, noted, minor, self._limits.body)
+            framing = plain_framing(low, noted, minor, self._limits.body)
             if framing is None:
                 return None
             length, keep_alive = framing
-        fields = list(zip(_NAMES.findall(low), map(_rstrip, _VALUES.findall(block)), strict=True))
+        fields = list(zip(NAMES.findall(low), map(_rstrip, VALUES.findall(block)), strict=True))
         if len(fields) > self._limits.fields:
             return None
         path, _, query = target.partition(b"?")
@@ -385,36 +362,3 @@ class HttptoolsCodec(ResponseSide):
         self.writer = None
         self.keep_alive = True
         return len(self._buf)
-
-
-def _framing(
-    low: bytes, noted: list[bytes], minor: bytes, body_limit: int
-) -> tuple[int | None, bool] | None:
-    """For _plain(), a lower-cased field block whose `noted` fields are more than one
-    Host: its Content-Length (or None) and whether the connection stays open, when both
-    are plain (one valid Host, for HTTP/1.0 none; one Content-Length within the body
-    limit; one Connection field that is just close or keep-alive; no chunked framing,
-    upgrade or expectation); None otherwise."""
-    hosts = noted.count(b"host")
-    if hosts > 1 or (hosts == 0 and minor == b"1"):
-        return None
-    if hosts and _HOST_LINE.search(low) is None:
-        return None
-    length = None
-    keep_alive = minor == b"1"
-    for name in noted:
-        if name == b"content-length":
-            found = _LENGTH_LINE.search(low)
-            if found is None or length is not None:
-                return None
-            length = int(found.group(1))
-            if body_limit and length > body_limit:
-                return None  # build_head() answers 413
-        elif name == b"connection":
-            option = _CONNECTION_LINE.search(low)
-            if option is None or noted.count(b"connection") > 1:
-                return None
-            keep_alive = option.group(1) == b"keep-alive"
-        elif name != b"host":
-            return None  # chunked framing, an upgrade or an expectation
-    return length, keep_alive

@@ -13,7 +13,8 @@ from duoserve.errors import ProtocolError
 from duoserve.http1.codec import codec_factory
 from duoserve.http1.events import Body, EndOfRequest, RequestHead, Signal
 from duoserve.http1.h11_codec import H11Codec
-from duoserve.http1.httptools_codec import _REGEX_HEAD, HttptoolsCodec
+from duoserve.http1.httptools_codec import HttptoolsCodec
+from duoserve.http1.plain_head import REGEX_HEAD
 
 CONFIG = Config(app="test", limit_request_body=1000)
 
@@ -116,11 +117,11 @@ INVALID = [
 
 def padded(data: bytes) -> bytes | None:
     """`data` with a field after its request line long enough for its head to take the
-    llhttp path (httptools_codec._REGEX_HEAD) instead of the regular expressions."""
+    llhttp path (httptools_codec.REGEX_HEAD) instead of the regular expressions."""
     at = data.find(b"\r\n")
     if at <= 0:
         return None
-    return data[: at + 2] + b"X-Pad: " + b"p" * (_REGEX_HEAD + 1) + b"\r\n" + data[at + 2 :]
+    return data[: at + 2] + b"X-Pad: " + b"p" * (REGEX_HEAD + 1) + b"\r\n" + data[at + 2 :]
 
 
 PADDED = [p for data in VALID + INVALID if (p := padded(data)) is not None]
