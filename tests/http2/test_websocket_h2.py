@@ -345,3 +345,33 @@ async def test_keepalive_pings_and_a_missing_pong() -> None:
         assert isinstance(close, CloseConnection) and close.code == 1011
         await client.until(lambda: bool(app.disconnects))
         assert app.disconnects == [(1006, "keepalive ping timeout")]
+
+
+@pytest.mark.parametrize(("mode", "min_delay"), [("immediate", 0.0), ("graceful", 0.3)])
+async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
+    mode: str, min_delay: float
+) -> None:
+    """As over HTTP/1.1: the stop sends 1001 at once ('immediate') or at the graceful
+    deadline ('graceful'), then waits for the client's close frame, which the app sees, and
+    the stream ends cleanly before the connection's final GOAWAY."""
+    app = App()
+    settings = {"ws_shutdown": mode, "timeout_graceful_shutdown": min_delay or 5.0}
+    async with connected(app, **settings) as (srv, client):
+        ws = await client.websocket(b"/stop")
+        await ws.send(TextMessage("x"))
+        assert (await message(ws)).data == "x"
+        start = anyio.current_time()
+        srv.server.shutdown()
+        close = await ws.next()
+        elapsed = anyio.current_time() - start
+        assert isinstance(close, CloseConnection), close
+        assert (close.code, close.reason) == (1001, "server shutting down")
+        assert min_delay <= elapsed < min_delay + 3, elapsed
+        await anyio.sleep(0.1)  # the server waits for our answer (ws_close_timeout)
+        await ws.send(close.response(), end=True)
+        await client.until(lambda: bool(app.disconnects))
+        assert app.disconnects == [(1001, "server shutting down")]
+        await client.until(lambda: ws.stream.ended)
+        assert ws.stream.reset is None
+        await client.until(lambda: client.goaway is not None)
+        assert client.goaway == ErrorCode.NO_ERROR
