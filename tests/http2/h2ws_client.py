@@ -73,7 +73,8 @@ class H2Client:
         self.streams: dict[int, Stream] = {}
         self.server_settings: dict[int, int] = {}
         self.closed = False
-        self.goaway: int | None = None
+        self.goaway: int | None = None  # the last GOAWAY's error code
+        self.goaways: list[tuple[int, int]] = []  # each GOAWAY's error code, last stream id
 
     async def start(self) -> None:
         self.conn.initiate_connection()
@@ -118,6 +119,7 @@ class H2Client:
                     stream.reset = int(event.error_code or 0)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.goaway = int(event.error_code or 0)
+                self.goaways.append((self.goaway, int(event.last_stream_id or 0)))
         await self.flush()
 
     async def until(self, done: Callable[[], bool], timeout: float = 10) -> None:

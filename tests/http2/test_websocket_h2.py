@@ -39,6 +39,8 @@ class App:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if scope["path"] == "/hang":
+                await anyio.sleep_forever()
             body = f"{scope['http_version']} {scope['method']} {scope['path']}".encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
@@ -347,6 +349,19 @@ async def test_keepalive_pings_and_a_missing_pong() -> None:
         assert app.disconnects == [(1006, "keepalive ping timeout")]
 
 
+# A graceful stop's deadline is where the backends differ most (asyncio cancels tasks,
+# trio cancel scopes): these run on uvloop too.
+ALL_LOOPS = pytest.mark.parametrize(
+    "anyio_backend",
+    [
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param("trio", id="trio"),
+    ],
+)
+
+
+@ALL_LOOPS
 @pytest.mark.parametrize(("mode", "min_delay"), [("immediate", 0.0), ("graceful", 0.3)])
 async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
     mode: str, min_delay: float
@@ -375,3 +390,26 @@ async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
         assert ws.stream.reset is None
         await client.until(lambda: client.goaway is not None)
         assert client.goaway == ErrorCode.NO_ERROR
+
+
+@ALL_LOOPS
+async def test_the_graceful_deadline_resets_requests_and_closes_websockets() -> None:
+    """At the deadline the connection's plain streams are cancelled (RST_STREAM) while its
+    WebSocket gets 1001 and the time for the close handshake; then the final GOAWAY."""
+    app = App()
+    async with connected(app, timeout_graceful_shutdown=0.3) as (srv, client):
+        ws = await client.websocket(b"/stop")
+        hung = await client.request(b"GET", b"/hang")
+        srv.server.shutdown()
+        close = await ws.next()
+        assert isinstance(close, CloseConnection) and close.code == 1001
+        await client.until(lambda: hung.reset is not None, timeout=2)
+        assert hung.reset == ErrorCode.INTERNAL_ERROR and not hung.headers
+        assert not ws.stream.ended and client.goaway == ErrorCode.NO_ERROR  # the first
+        await ws.send(close.response(), end=True)
+        await client.until(lambda: bool(app.disconnects))
+        assert app.disconnects == [(1001, "server shutting down")]
+        await client.until(lambda: ws.stream.ended and client.closed)
+        assert ws.stream.reset is None
+        assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
+        assert client.goaways[-1] == (ErrorCode.NO_ERROR, hung.sid)
