@@ -367,8 +367,8 @@ async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
     mode: str, min_delay: float
 ) -> None:
     """As over HTTP/1.1: the stop sends 1001 at once ('immediate') or at the graceful
-    deadline ('graceful'), then waits for the client's close frame, which the app sees, and
-    the stream ends cleanly before the connection's final GOAWAY."""
+    deadline ('graceful'), then waits for the client's close frame, which the app sees; the
+    stream ends cleanly, and the connection with its final GOAWAY."""
     app = App()
     settings = {"ws_shutdown": mode, "timeout_graceful_shutdown": min_delay or 5.0}
     async with connected(app, **settings) as (srv, client):
@@ -386,10 +386,10 @@ async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
         await ws.send(close.response(), end=True)
         await client.until(lambda: bool(app.disconnects))
         assert app.disconnects == [(1001, "server shutting down")]
-        await client.until(lambda: ws.stream.ended)
+        await client.until(lambda: ws.stream.ended and client.closed)
         assert ws.stream.reset is None
-        await client.until(lambda: client.goaway is not None)
-        assert client.goaway == ErrorCode.NO_ERROR
+        assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
+        assert client.goaways[-1] == (ErrorCode.NO_ERROR, ws.stream.sid)
 
 
 @ALL_LOOPS
