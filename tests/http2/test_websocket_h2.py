@@ -25,7 +25,13 @@ from duoserve.observe.metrics.recorder import Recorder
 from tests.conftest import RunningServer, running_server
 from tests.connection.test_access_log import Collect, access  # noqa: F401
 from tests.connection.ws_client import HANDSHAKE
-from tests.http2.h2ws_client import ENABLE_CONNECT_PROTOCOL, H2Client, client_context, open_client
+from tests.http2.h2ws_client import (
+    ENABLE_CONNECT_PROTOCOL,
+    WS,
+    H2Client,
+    client_context,
+    open_client,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -361,6 +367,20 @@ ALL_LOOPS = pytest.mark.parametrize(
 )
 
 
+async def answer_the_stop(client: H2Client, ws: WS, close: CloseConnection, app: App) -> int:
+    """Answer the server's 1001: the app sees it, the stream ends cleanly and then the
+    connection, after a graceful GOAWAY first; the last stream id of its final GOAWAY."""
+    await ws.send(close.response(), end=True)
+    await client.until(lambda: bool(app.disconnects))
+    assert app.disconnects == [(1001, "server shutting down")]
+    await client.until(lambda: ws.stream.ended and client.closed)
+    assert ws.stream.reset is None
+    assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
+    code, last = client.goaways[-1]
+    assert code == ErrorCode.NO_ERROR
+    return last
+
+
 @ALL_LOOPS
 @pytest.mark.parametrize(("mode", "min_delay"), [("immediate", 0.0), ("graceful", 0.3)])
 async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
@@ -383,13 +403,7 @@ async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
         assert (close.code, close.reason) == (1001, "server shutting down")
         assert min_delay <= elapsed < min_delay + 3, elapsed
         await anyio.sleep(0.1)  # the server waits for our answer (ws_close_timeout)
-        await ws.send(close.response(), end=True)
-        await client.until(lambda: bool(app.disconnects))
-        assert app.disconnects == [(1001, "server shutting down")]
-        await client.until(lambda: ws.stream.ended and client.closed)
-        assert ws.stream.reset is None
-        assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
-        assert client.goaways[-1] == (ErrorCode.NO_ERROR, ws.stream.sid)
+        assert await answer_the_stop(client, ws, close, app) == ws.stream.sid
 
 
 @ALL_LOOPS
@@ -406,10 +420,4 @@ async def test_the_graceful_deadline_resets_requests_and_closes_websockets() -> 
         await client.until(lambda: hung.reset is not None, timeout=2)
         assert hung.reset == ErrorCode.INTERNAL_ERROR and not hung.headers
         assert not ws.stream.ended and client.goaway == ErrorCode.NO_ERROR  # the first
-        await ws.send(close.response(), end=True)
-        await client.until(lambda: bool(app.disconnects))
-        assert app.disconnects == [(1001, "server shutting down")]
-        await client.until(lambda: ws.stream.ended and client.closed)
-        assert ws.stream.reset is None
-        assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
-        assert client.goaways[-1] == (ErrorCode.NO_ERROR, hung.sid)
+        assert await answer_the_stop(client, ws, close, app) == hung.sid
