@@ -4,40 +4,25 @@ Django admin, the WebSocket chat page, and the Flask upload form."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import chromium
 from tests.examples.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.examples.serving import Served
 
 pytestmark = [pytest.mark.examples, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 sync_api = pytest.importorskip("playwright.sync_api")
-if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+chromium.require()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium.launched(sync_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -27,6 +27,19 @@ from wsproto.extensions import Extension, PerMessageDeflate
 Fields = list[tuple[bytes, bytes]]
 
 
+class _Connection(h2.connection.H2Connection):
+    """h2's connection, which ends at any GOAWAY it receives; here a GOAWAY(NO_ERROR) lets
+    the streams it took go on, as RFC 9113 §6.8 has it (a graceful stop's first GOAWAY
+    names stream 2^31-1, and a PING follows it)."""
+
+    def _receive_goaway_frame(self, frame: Any) -> Any:
+        state = self.state_machine.state
+        answer = super()._receive_goaway_frame(frame)
+        if frame.error_code == 0:
+            self.state_machine.state = state
+        return answer
+
+
 @dataclass
 class Stream:
     """What arrived on one stream so far."""
@@ -56,11 +69,12 @@ class H2Client:
         config = h2.config.H2Configuration(
             client_side=True, header_encoding=None, validate_outbound_headers=False
         )
-        self.conn = h2.connection.H2Connection(config)
+        self.conn = _Connection(config)
         self.streams: dict[int, Stream] = {}
         self.server_settings: dict[int, int] = {}
         self.closed = False
-        self.goaway: int | None = None
+        self.goaway: int | None = None  # the last GOAWAY's error code
+        self.goaways: list[tuple[int, int]] = []  # each GOAWAY's error code, last stream id
 
     async def start(self) -> None:
         self.conn.initiate_connection()
@@ -105,6 +119,7 @@ class H2Client:
                     stream.reset = int(event.error_code or 0)
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.goaway = int(event.error_code or 0)
+                self.goaways.append((self.goaway, int(event.last_stream_id or 0)))
         await self.flush()
 
     async def until(self, done: Callable[[], bool], timeout: float = 10) -> None:

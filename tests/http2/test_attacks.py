@@ -28,9 +28,9 @@ from hyperframe.frame import (
 from duoserve.http2.events import ErrorCode
 from duoserve.http2.preface import PREFACE
 from tests.conftest import RunningServer, running_server
+from tests.http2.rawh2 import REQUEST, START, headers_frame, parse, read_until_closed
 
 pytestmark = pytest.mark.anyio
-REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"/")]
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:
@@ -41,39 +41,16 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
 
 
 def headers(sid: int, enc: Encoder, end: bool = True) -> bytes:
-    frame = HeadersFrame(sid)
-    frame.data = enc.encode(REQUEST)
-    frame.flags.add("END_HEADERS")
-    if end:
-        frame.flags.add("END_STREAM")
-    return frame.serialize()
-
-
-def parse(data: bytes) -> list[Frame]:
-    found = []
-    while len(data) >= 9:
-        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
-        if len(data) < 9 + length:
-            break
-        frame.parse_body(memoryview(data[9 : 9 + length]))
-        found.append(frame)
-        data = data[9 + length :]
-    return found
+    return headers_frame(sid, enc.encode(REQUEST), end)
 
 
 async def exchange(srv: RunningServer, payload: bytes, *, preface: bool = True) -> list[Frame]:
-    """Send the preface, SETTINGS and `payload`; the frames received until the server closes."""
+    """Send the preface, SETTINGS and `payload`; the frames received until the server
+    closes (or for 5 s)."""
     stream = await srv.connect()
-    data = b""
     try:
-        start = PREFACE + SettingsFrame(0).serialize() if preface else b""
-        await stream.send(start + payload)
-        with anyio.move_on_after(5):
-            while True:
-                try:
-                    data += await stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                    break
+        await stream.send((START if preface else b"") + payload)
+        data = await read_until_closed(stream, timeout=5)
     finally:
         await stream.aclose()
     return parse(data)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests import chromium
 from tests.conftest import running_server
 from tests.connection.test_access_log import Collect, access  # noqa: F401
 from tests.http2.asset_page import (
@@ -30,22 +29,8 @@ from tests.http2.asset_page import (
 from tests.http2.test_clients import certs  # noqa: F401
 
 pytest.importorskip("h2")
-CHROMIUM = "/usr/bin/chromium"
-if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+chromium.require()
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
-# What this machine's headless chromium needs: no sandbox or GPU, no QUIC (the page must
-# come over TCP), nothing fetched in the background, a fresh profile per run.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def spki_pin(certfile: str) -> str:
@@ -67,14 +52,12 @@ async def test_chromium_loads_every_asset_over_h2(
     wsgi = app == "wsgi"
     served_app: Any = wsgi_page if wsgi else asgi_page
     async with running_server(served_app, wsgi=wsgi, validate=False, **settings) as srv:
-        command = [
-            shutil.which("chromium") or CHROMIUM,
-            *FLAGS,
+        command = chromium.command(
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--ignore-certificate-errors-spki-list={spki_pin(settings['ssl_certfile'])}",
             "--dump-dom",  # the DOM once the load event has run, on stdout
             srv.url + "/",
-        ]
+        )
         with anyio.fail_after(60):
             result = await anyio.run_process(command, check=False)
     dom = result.stdout.decode()

@@ -255,8 +255,9 @@ async def test_curl_http2_prior_knowledge(tmp_path: Path) -> None:
 
 
 async def test_graceful_goaway_lets_in_flight_streams_finish() -> None:
-    import h2.connection
-    from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+    from hyperframe.frame import DataFrame, GoAwayFrame
+
+    from tests.http2.rawh2 import open_with_get, parse, read_until_closed
 
     release = anyio.Event()
     started = anyio.Event()
@@ -269,38 +270,18 @@ async def test_graceful_goaway_lets_in_flight_streams_finish() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"finished"})
 
-    def frames_in(data: bytes) -> list[Any]:
-        found = []
-        while len(data) >= 9:
-            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
-            if len(data) < 9 + length:
-                break
-            frame.parse_body(memoryview(data[9 : 9 + length]))
-            found.append(frame)
-            data = data[9 + length :]
-        return found
-
     async with running_server(slow) as srv:
-        conn = h2.connection.H2Connection()
-        conn.initiate_connection()
-        request = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")]
-        conn.send_headers(1, request, end_stream=True)
-        stream = await srv.connect()
-        await stream.send(conn.data_to_send())
+        _, stream = await open_with_get(srv)
         data = b""
-        with anyio.fail_after(5):
+        with anyio.fail_after(5):  # the server must close by then (the read would wait 10 s)
             await started.wait()
             srv.server.shutdown()
-            while not any(isinstance(f, GoAwayFrame) for f in frames_in(data)):
+            while not any(isinstance(f, GoAwayFrame) for f in parse(data)):
                 data += await stream.receive()
             release.set()
-            while True:
-                try:
-                    data += await stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    break
+            data += await read_until_closed(stream, timeout=10)
         await stream.aclose()
-    frames = frames_in(data)
+    frames = parse(data)
     goaways = [f for f in frames if isinstance(f, GoAwayFrame)]
     assert goaways[0].error_code == 0 and goaways[0].last_stream_id == 2**31 - 1
     assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"finished"
@@ -308,8 +289,9 @@ async def test_graceful_goaway_lets_in_flight_streams_finish() -> None:
 
 
 async def test_early_hints_and_pathsend_over_h2(tmp_path: Path) -> None:
-    import h2.connection
     import h2.events
+
+    from tests.http2.rawh2 import open_with_get
 
     payload = tmp_path / "file.bin"
     payload.write_bytes(b"f" * 300_000)
@@ -323,12 +305,7 @@ async def test_early_hints_and_pathsend_over_h2(tmp_path: Path) -> None:
         await send({"type": "http.response.pathsend", "path": str(payload)})
 
     async with running_server(app) as srv:
-        conn = h2.connection.H2Connection()
-        conn.initiate_connection()
-        request = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")]
-        conn.send_headers(1, request, end_stream=True)
-        stream = await srv.connect()
-        await stream.send(conn.data_to_send())
+        conn, stream = await open_with_get(srv)
         seen: list[Any] = []
         with anyio.fail_after(5):
             while not any(isinstance(e, h2.events.StreamEnded) for e in seen):

@@ -15,14 +15,13 @@ from hpack import Encoder
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
 
 from duoserve.http2.events import ErrorCode
-from duoserve.http2.preface import PREFACE
 from tests.conftest import RunningServer, running_server
-from tests.http2.test_attacks import parse, still_serves
+from tests.http2.rawh2 import CLOSED, START, headers_frame, parse
+from tests.http2.rawh2 import REQUEST as PSEUDO
+from tests.http2.test_attacks import still_serves
 
 pytestmark = pytest.mark.anyio
 Fields = list[tuple[bytes, bytes]]
-PSEUDO = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"/")]
-SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -39,12 +38,7 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 
 
 def block(sid: int, enc: Encoder, fields: Fields, end: bool = True) -> bytes:
-    frame = HeadersFrame(sid)
-    frame.data = enc.encode(fields)
-    frame.flags.add("END_HEADERS")
-    if end:
-        frame.flags.add("END_STREAM")
-    return frame.serialize()
+    return headers_frame(sid, enc.encode(fields), end)
 
 
 def data(sid: int, payload: bytes, end: bool = True) -> bytes:
@@ -63,7 +57,7 @@ async def converse(srv: RunningServer, payload: bytes, enc: Encoder) -> list[Fra
     received = b""
     frames: list[Frame] = []
     try:
-        await stream.send(PREFACE + SETTINGS + payload + block(101, enc, PSEUDO))
+        await stream.send(START + payload + block(101, enc, PSEUDO))
         with anyio.move_on_after(5):
             while not any(
                 isinstance(f, GoAwayFrame) or (f.stream_id == 101 and "END_STREAM" in f.flags)
@@ -71,7 +65,7 @@ async def converse(srv: RunningServer, payload: bytes, enc: Encoder) -> list[Fra
             ):
                 try:
                     received += await stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                except CLOSED:
                     break
                 frames = parse(received)
     finally:

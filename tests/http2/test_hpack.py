@@ -17,7 +17,8 @@ from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, SettingsFrame
 from duoserve.http2.events import ErrorCode
 from duoserve.http2.preface import PREFACE
 from tests.conftest import running_server
-from tests.http2.test_attacks import REQUEST, still_serves
+from tests.http2.rawh2 import CLOSED, REQUEST, headers_frame, next_frame
+from tests.http2.test_attacks import still_serves
 
 pytestmark = pytest.mark.anyio
 HEADER_TABLE_SIZE = SettingsFrame.HEADER_TABLE_SIZE
@@ -46,11 +47,7 @@ def size_update(size: int) -> bytes:
 
 
 def request(sid: int, block: bytes) -> bytes:
-    frame = HeadersFrame(sid)
-    frame.data = block
-    frame.flags.add("END_HEADERS")
-    frame.flags.add("END_STREAM")
-    return frame.serialize()
+    return headers_frame(sid, block)
 
 
 def settings(table: int) -> bytes:
@@ -78,18 +75,15 @@ class RawClient:
         got: list[Frame] = []
         with anyio.fail_after(timeout):
             while True:
-                while len(self.pending) >= 9:
-                    frame, length = Frame.parse_frame_header(memoryview(self.pending[:9]))
-                    if len(self.pending) < 9 + length:
-                        break
-                    frame.parse_body(memoryview(self.pending[9 : 9 + length]))
-                    self.pending = self.pending[9 + length :]
+                frame, self.pending = next_frame(self.pending)
+                while frame is not None:
                     got.append(frame)
                     if done(frame):
                         return got
+                    frame, self.pending = next_frame(self.pending)
                 try:
                     self.pending += await self.stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                except CLOSED:
                     return got
 
     async def response_block(self, sid: int) -> bytes:

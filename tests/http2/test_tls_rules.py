@@ -17,10 +17,9 @@ from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from duoserve import Config
 from duoserve.http2.events import ErrorCode
-from duoserve.http2.preface import PREFACE
 from duoserve.net.tls import build_ssl_context, h2_acceptable
 from tests.conftest import read_all, running_server
-from tests.http2.test_attacks import parse
+from tests.http2.rawh2 import START, parse
 from tests.http2.test_clients import certs  # noqa: F401
 
 pytest.importorskip("h2")
@@ -63,7 +62,7 @@ async def h2_over(
         alpn = stream.extra(TLSAttribute.alpn_protocol)
         cipher = stream.extra(TLSAttribute.cipher)[0]
         compression = stream.extra(TLSAttribute.ssl_object).compression()
-        await stream.send(PREFACE + SettingsFrame(0).serialize())
+        await stream.send(START)
         data = b""
         while True:
             data += await stream.receive()

@@ -25,7 +25,13 @@ from duoserve.observe.metrics.recorder import Recorder
 from tests.conftest import RunningServer, running_server
 from tests.connection.test_access_log import Collect, access  # noqa: F401
 from tests.connection.ws_client import HANDSHAKE
-from tests.http2.h2ws_client import ENABLE_CONNECT_PROTOCOL, H2Client, client_context, open_client
+from tests.http2.h2ws_client import (
+    ENABLE_CONNECT_PROTOCOL,
+    WS,
+    H2Client,
+    client_context,
+    open_client,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -39,6 +45,8 @@ class App:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if scope["path"] == "/hang":
+                await anyio.sleep_forever()
             body = f"{scope['http_version']} {scope['method']} {scope['path']}".encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
@@ -345,3 +353,71 @@ async def test_keepalive_pings_and_a_missing_pong() -> None:
         assert isinstance(close, CloseConnection) and close.code == 1011
         await client.until(lambda: bool(app.disconnects))
         assert app.disconnects == [(1006, "keepalive ping timeout")]
+
+
+# A graceful stop's deadline is where the backends differ most (asyncio cancels tasks,
+# trio cancel scopes): these run on uvloop too.
+ALL_LOOPS = pytest.mark.parametrize(
+    "anyio_backend",
+    [
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param("trio", id="trio"),
+    ],
+)
+
+
+async def answer_the_stop(client: H2Client, ws: WS, close: CloseConnection, app: App) -> int:
+    """Answer the server's 1001: the app sees it, the stream ends cleanly and then the
+    connection, after a graceful GOAWAY first; the last stream id of its final GOAWAY."""
+    await ws.send(close.response(), end=True)
+    await client.until(lambda: bool(app.disconnects))
+    assert app.disconnects == [(1001, "server shutting down")]
+    await client.until(lambda: ws.stream.ended and client.closed)
+    assert ws.stream.reset is None
+    assert client.goaways[0] == (ErrorCode.NO_ERROR, 2**31 - 1)
+    code, last = client.goaways[-1]
+    assert code == ErrorCode.NO_ERROR
+    return last
+
+
+@ALL_LOOPS
+@pytest.mark.parametrize(("mode", "min_delay"), [("immediate", 0.0), ("graceful", 0.3)])
+async def test_shutdown_closes_with_1001_and_waits_for_the_handshake(
+    mode: str, min_delay: float
+) -> None:
+    """As over HTTP/1.1: the stop sends 1001 at once ('immediate') or at the graceful
+    deadline ('graceful'), then waits for the client's close frame, which the app sees; the
+    stream ends cleanly, and the connection with its final GOAWAY."""
+    app = App()
+    settings = {"ws_shutdown": mode, "timeout_graceful_shutdown": min_delay or 5.0}
+    async with connected(app, **settings) as (srv, client):
+        ws = await client.websocket(b"/stop")
+        await ws.send(TextMessage("x"))
+        assert (await message(ws)).data == "x"
+        start = anyio.current_time()
+        srv.server.shutdown()
+        close = await ws.next()
+        elapsed = anyio.current_time() - start
+        assert isinstance(close, CloseConnection), close
+        assert (close.code, close.reason) == (1001, "server shutting down")
+        assert min_delay <= elapsed < min_delay + 3, elapsed
+        await anyio.sleep(0.1)  # the server waits for our answer (ws_close_timeout)
+        assert await answer_the_stop(client, ws, close, app) == ws.stream.sid
+
+
+@ALL_LOOPS
+async def test_the_graceful_deadline_resets_requests_and_closes_websockets() -> None:
+    """At the deadline the connection's plain streams are cancelled (RST_STREAM) while its
+    WebSocket gets 1001 and the time for the close handshake; then the final GOAWAY."""
+    app = App()
+    async with connected(app, timeout_graceful_shutdown=0.3) as (srv, client):
+        ws = await client.websocket(b"/stop")
+        hung = await client.request(b"GET", b"/hang")
+        srv.server.shutdown()
+        close = await ws.next()
+        assert isinstance(close, CloseConnection) and close.code == 1001
+        await client.until(lambda: hung.reset is not None, timeout=2)
+        assert hung.reset == ErrorCode.INTERNAL_ERROR and not hung.headers
+        assert not ws.stream.ended and client.goaway == ErrorCode.NO_ERROR  # the first
+        assert await answer_the_stop(client, ws, close, app) == hung.sid

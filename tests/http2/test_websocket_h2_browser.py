@@ -3,8 +3,6 @@ server's SETTINGS carry ENABLE_CONNECT_PROTOCOL; the app sees http_version "2"."
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,14 +13,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests import chromium
+
 pytestmark = [pytest.mark.browser]
 pytest.importorskip("h2")
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-ARGS += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+chromium.require()
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -56,16 +52,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
 
 def test_chromium_opens_its_websocket_as_an_http2_stream(server: tuple[str, list[str]]) -> None:
     url, _ = server
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            context = browser.new_context(ignore_https_errors=True)
-            page = context.new_page()
-            page.goto(url + "/")
-            page.wait_for_function(
-                "document.title.startsWith('done') || document.title == 'error'", timeout=15_000
-            )
-            # The first message is the scope's http_version; then the echo of a reply.
-            assert page.title() == "done 2 ping over 2"
-        finally:
-            browser.close()
+    with chromium.launched(sync_api) as browser:
+        context = browser.new_context(ignore_https_errors=True)
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_function(
+            "document.title.startsWith('done') || document.title == 'error'", timeout=15_000
+        )
+        # The first message is the scope's http_version; then the echo of a reply.
+        assert page.title() == "done 2 ping over 2"

@@ -79,6 +79,7 @@ class H2Driver:
         self._room.set()
         self._sent = anyio.Event()  # the writer emptied the buffer (for the last GOAWAY)
         self._reading: anyio.CancelScope | None = None
+        self._writer_scope = anyio.CancelScope()  # the writer's, once it runs
         self._idle_wait: anyio.CancelScope | None = None  # a read: idle once no stream is busy
         self.dead = False  # the socket failed: nothing more to send
         trusted = ctx.trusted if ctx.config.proxy_headers else None
@@ -116,23 +117,38 @@ class H2Driver:
 
             raise ClientDisconnected("the client has disconnected")
 
+    def _spared(self) -> contextlib.AbstractContextManager[anyio.CancelScope]:
+        """A block the graceful deadline does not cancel (ServerContext.force_close): the
+        connection's reader and writer, which its WebSockets' close handshakes need. Its
+        other streams are cancelled then, as the server's connections are (theirs are
+        `within` them), and the reader ends once no stream is left. The server's last
+        `aclose()` ends the block all the same."""
+        connections = self.ctx.connections
+        return anyio.CancelScope() if connections is None else connections.spared()
+
     async def _writer(self) -> None:
-        timeout = self.ctx.config.timeout_io
+        ended = self._writer_scope  # cancelled when the connection ended before we ran
         try:
-            while True:
-                await self._out_ready.wait()
-                self._out_ready = anyio.Event()
-                pieces = self._out
-                self._out = []
-                self._queued = 0
-                self._taken += 1
-                self._room.set()
-                if pieces:  # one write, one system call, the frames not copied
-                    await send_parts_within(self.stream, pieces, timeout)
-                if not self._out:
-                    self._sent.set()
+            with self._spared() as self._writer_scope:
+                if not ended.cancel_called:
+                    await self._write_all()
         except (TimeoutError, *_STREAM_ERRORS):
             self._fail()
+
+    async def _write_all(self) -> None:
+        timeout = self.ctx.config.timeout_io
+        while True:
+            await self._out_ready.wait()
+            self._out_ready = anyio.Event()
+            pieces = self._out
+            self._out = []
+            self._queued = 0
+            self._taken += 1
+            self._room.set()
+            if pieces:  # one write, one system call, the frames not copied
+                await send_parts_within(self.stream, pieces, timeout)
+            if not self._out:
+                self._sent.set()
 
     def _fail(self) -> None:
         """The socket is gone or stalled: every stream learns the client left."""
@@ -151,8 +167,9 @@ class H2Driver:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer)
             # Streams in plain tasks on asyncio (a task group child costs about a fifth of
-            # a small request), the task group's on trio; ended with the connection.
-            self._tasks = ConnectionTasks(tg)
+            # a small request), the task group's on trio; ended with the connection, and
+            # cancelled at the graceful deadline with the server's connections.
+            self._tasks = ConnectionTasks(tg, ctx.connections)
             h2.initiate(None if upgrade is None else upgrade[1])
             if upgrade is not None:
                 self._start_stream(tg, 1, upgrade[0])
@@ -173,14 +190,15 @@ class H2Driver:
                     with anyio.move_on_after(_CLOSE_GRACE, shield=True):
                         await self._sent.wait()
                 with anyio.CancelScope(shield=True):
-                    await self._tasks.aclose()  # cancels the writer and the group too
+                    await self._tasks.aclose()  # cancels the group too
+                    self._writer_scope.cancel()
 
     async def _read(self, tg: anyio.abc.TaskGroup) -> None:
         """Read and dispatch until the client leaves, the connection fails, it is idle
         past timeout_keep_alive, or a graceful stop finds no stream left."""
         config = self.ctx.config
         h2 = self.h2
-        with anyio.CancelScope() as scope:
+        with self._spared() as scope:
             self._reading = scope
             while not h2.ended and not self.dead:
                 if self._finished_stopping():
