@@ -27,6 +27,7 @@ import h2.settings
 import h2.stream
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from .decoder import ServerDecoder
 from .engine import ServerH2
 from .events import (
     BodyData,
@@ -83,7 +84,7 @@ class H2ServerConnection:
             },
         )
         # HPACK counts the list size while decoding: a bomb stops at the limit.
-        conn.decoder.max_header_list_size = limits.max_header_list_size
+        conn.decoder = ServerDecoder(limits.max_header_list_size)
         conn.encoder = ServerEncoder(limits.header_table_size)
         bound_decoder(conn.decoder, limits.header_table_size, acked=False)
         self._h2 = conn
