@@ -27,6 +27,7 @@ import h2.settings
 import h2.stream
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from . import express
 from .decoder import ServerDecoder
 from .engine import ServerH2
 from .events import (
@@ -121,7 +122,7 @@ class H2ServerConnection:
             return [self._fail(violation.error_code, violation.reason)]
         conn = self._h2
         try:
-            h2_events = conn.receive_data(data)
+            h2_events = express.receive(conn, data)
         except h2.exceptions.ProtocolError as exc:
             self.ended = True
             code = conn.failure or ErrorCode(exc.error_code)
