@@ -7,6 +7,11 @@ decoded inline, reading the static table or hpack's own dynamic table, and anyth
 (a multi-byte integer, a Huffman string, a table size update) goes to hpack's helpers.
 The table, the size limits and the errors are hpack's: the same input fails the same way
 (h2 turns each into the same GOAWAY as before).
+
+A client sends the same block again and again (h2load, a browser's repeated requests: all
+fields indexed). A block's fields depend on the dynamic table, so a block is only
+remembered when decoding it left the table as it was, and only reused while the table has
+not changed since (every entry added and every resize counts as a change).
 """
 
 from __future__ import annotations
@@ -22,17 +27,65 @@ from hpack.table import HeaderTable
 
 _STATIC: tuple[tuple[bytes, bytes], ...] = HeaderTable.STATIC_TABLE
 _STATIC_LENGTH = len(_STATIC)
+_MEMO_BLOCK = 1_024  # the longest block remembered
+
+
+class ChangingTable(HeaderTable):
+    """hpack's table, counting its changes: a block decoded against it decodes the same
+    while the count stays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes = 0
+
+    def add(self, name: bytes, value: bytes) -> None:
+        super().add(name, value)
+        self.changes += 1
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        HeaderTable.maxsize.fset(self, value)  # type: ignore[attr-defined]
+        self.changes += 1
 
 
 class ServerDecoder(Decoder):
     """A Decoder whose `decode(block, raw=True)`, the only call h2 makes, is one loop; the
     fields come as plain (name, value) tuples of bytes."""
 
+    header_table: ChangingTable
+
+    def __init__(self, max_header_list_size: int) -> None:
+        super().__init__(max_header_list_size)
+        self.header_table = ChangingTable()
+        # (block, table changes, fields, list size) of the last block that changed nothing
+        self._memo: tuple[bytes, int, list[tuple[bytes, bytes]], int] | None = None
+
     def decode(self, data: bytes, raw: bool = False) -> Iterable[Any]:
         if not raw:
             return super().decode(data, raw)
         if type(data) is not bytes:
             data = bytes(data)
+        table = self.header_table
+        changes = table.changes
+        memo = self._memo
+        if memo is not None and memo[1] == changes and memo[0] == data:
+            if memo[3] > self.max_header_list_size:
+                raise OversizedHeaderListError(
+                    f"A header list larger than {self.max_header_list_size} has been received"
+                )
+            self._assert_valid_table_size()
+            return list(memo[2])
+        headers, size = self._decode(data)
+        if table.changes == changes and len(data) <= _MEMO_BLOCK:
+            self._memo = (data, changes, headers, size)
+        return list(headers)
+
+    def _decode(self, data: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
+        """The block's fields and their list size (RFC 9113 §6.5.2)."""
         table = self.header_table
         dynamic = table.dynamic_entries
         limit = self.max_header_list_size
@@ -65,7 +118,7 @@ class ServerDecoder(Decoder):
                     f"A header list larger than {limit} has been received"
                 )
         self._assert_valid_table_size()
-        return headers
+        return headers, size
 
     def _literal(
         self, data: bytes, pos: int, first: int, dynamic: Any

@@ -105,3 +105,38 @@ def test_random_input_as_hpack() -> None:
             block[rng.randrange(len(block))] = rng.randrange(256)
         cut = bytes(block[: rng.randrange(len(block) + 1)])
         assert outcome(theirs, cut) == outcome(ours, cut), cut
+
+
+def test_a_repeated_block_follows_the_table() -> None:
+    """The same bytes mean other fields once the dynamic table has changed."""
+    ours, theirs = pair()
+    first = b"\x40\x01a\x01b"  # a: b, into the table
+    second = b"\x40\x01c\x01d"  # c: d, into the table: index 62 is now c: d
+    shrink = b"\x3f\x09"  # size update to 40: only one 34-byte entry fits... then none
+    steps = [first, b"\xbe", b"\xbe", second, b"\xbe", b"\xbe\xbf", b"\x20", b"\xbe"]
+    steps += [first, b"\xbe", b"\x82", b"\x82", shrink + b"\xbe", b"\xbe"]
+    for block in steps:
+        assert outcome(theirs, block) == outcome(ours, block), block
+
+
+def test_a_repeated_block_checks_the_limits_again() -> None:
+    ours, theirs = pair()
+    block = Encoder().encode(REQUEST[:4])
+    for decoder in (ours, theirs):
+        decoder.decode(block, raw=True)
+    repeat = b"\x82\x87\xbf"  # indexed only: remembered
+    assert outcome(theirs, repeat) == outcome(ours, repeat)
+    for decoder in (ours, theirs):
+        decoder.max_header_list_size = 50
+    assert outcome(theirs, repeat) == outcome(ours, repeat) == OversizedHeaderListError
+    for decoder in (ours, theirs):
+        decoder.max_header_list_size = 65_536
+        decoder.max_allowed_table_size = 10
+    assert outcome(theirs, repeat) == outcome(ours, repeat)
+
+
+def test_returned_lists_are_the_callers() -> None:
+    decoder = ServerDecoder(65_536)
+    first = decoder.decode(b"\x82", raw=True)
+    first.append((b"x", b"y"))  # type: ignore[attr-defined]
+    assert decoder.decode(b"\x82", raw=True) == [(b":method", b"GET")]
