@@ -4,7 +4,7 @@ Most of what a client sends is one HEADERS frame per request (END_HEADERS set, n
 padding, no priority). Through h2 each costs a copy into its frame buffer, a hyperframe
 object, a trace log of its repr, the dispatch, a stream event and a pass over the fields
 to check content-length. Here the 9-byte head is read in place and the stream is opened
-with h2's own calls (its connection and stream state machines, its stream table, its
+with h2's own calls (its connection and stream state machines, its stream objects, its
 content-length rule, our `ServerDecoder`), so h2's state is what its own path would leave.
 Every other frame, and a HEADERS frame in any other situation (a refusal, a header block
 in progress, a partial frame held by h2, a connection not open), goes to h2 in order,
@@ -28,7 +28,6 @@ _PLAIN = _END_HEADERS | _PADDED | _PRIORITY  # of these flags, only END_HEADERS
 _OPEN = h2.connection.ConnectionState.SERVER_OPEN
 _READY = {h2.connection.ConnectionState.IDLE, _OPEN}  # where RECV_HEADERS opens a stream
 _RECV = h2.connection.ConnectionInputs.RECV_HEADERS
-_ODD = h2.connection.AllowedStreamIDs.ODD
 _RECV_HEADERS = h2.stream.StreamInputs.RECV_HEADERS
 _RECV_END_STREAM = h2.stream.StreamInputs.RECV_END_STREAM
 
@@ -75,6 +74,21 @@ def _can_open(conn: ServerH2, sid: int, length: int) -> bool:
     )
 
 
+def _new_stream(conn: ServerH2, sid: int) -> h2.stream.H2Stream:
+    """h2's `_begin_new_stream` for a client stream `_can_open` has checked, without its
+    checks and its three debug log calls."""
+    stream = h2.stream.H2Stream(
+        sid,
+        config=conn.config,
+        inbound_window_size=conn.local_settings.initial_window_size,
+        outbound_window_size=conn.remote_settings.initial_window_size,
+    )
+    stream.max_outbound_frame_size = conn.max_outbound_frame_size
+    conn.streams[sid] = stream
+    conn.highest_inbound_stream_id = sid
+    return stream
+
+
 def _open(conn: ServerH2, sid: int, block: bytes, ended: bool) -> list[Any]:
     """h2's `_receive_headers_frame` for a new stream, then ours: the stream's RequestHead,
     or nothing and a reset when the block is malformed."""
@@ -82,7 +96,7 @@ def _open(conn: ServerH2, sid: int, block: bytes, ended: bool) -> list[Any]:
         headers = h2.connection._decode_headers(conn.decoder, block)
         if conn.state_machine.state is not _OPEN:
             conn.state_machine.process_input(_RECV)
-        stream = conn._begin_new_stream(sid, _ODD)
+        stream = _new_stream(conn, sid)
         stream.state_machine.process_input(_RECV_HEADERS)
         if ended:
             stream.state_machine.process_input(_RECV_END_STREAM)

@@ -16,6 +16,7 @@ from hyperframe.frame import (
     PingFrame,
     PriorityFrame,
     RstStreamFrame,
+    SettingsFrame,
     WindowUpdateFrame,
 )
 
@@ -49,7 +50,14 @@ def state(server: H2ServerConnection) -> Any:
     return (
         conn.highest_inbound_stream_id,
         sorted(
-            (sid, s.state_machine.state, s._expected_content_length)
+            (
+                sid,
+                s.state_machine.state,
+                s._expected_content_length,
+                s.inbound_flow_control_window,
+                s.outbound_flow_control_window,
+                s.max_outbound_frame_size,
+            )
             for sid, s in conn.streams.items()
         ),
         sorted(conn._closed_streams.items()),
@@ -100,6 +108,12 @@ def _frames() -> dict[str, bytes]:
     found |= {"cont": cont.serialize(), "priority": priority.serialize()}
     found |= {"window": window.serialize(), "reset": reset.serialize()}
     found["post"] = Encoder().encode(post)
+    settings = SettingsFrame(0)
+    settings.settings = {
+        SettingsFrame.INITIAL_WINDOW_SIZE: 1_000,
+        SettingsFrame.MAX_FRAME_SIZE: 20_000,
+    }
+    found["settings"] = settings.serialize()
     return found
 
 
@@ -146,6 +160,10 @@ SCENARIOS: dict[str, tuple[Any, dict[str, Any]]] = {
     ),
     "a reset, then a new stream": (
         lambda o: [request(1, o, GET, "END_HEADERS"), F["reset"] + request(3, o)],
+        {},
+    ),
+    "requests after the client's settings": (
+        lambda o: [F["settings"] + request(1, o) + request(3, o, GET, "END_HEADERS")],
         {},
     ),
     "a connect": (
