@@ -182,7 +182,7 @@ class H2ServerConnection:
         """The frames to write to the client now, in order, as pieces to write together
         (DATA payloads are views of the app's bytes, not copies)."""
         pieces = self._pieces
-        data = self._h2.data_to_send()
+        data = self._h2.data_to_send() if self._h2._data_to_send else b""
         if not pieces:
             return [data] if data else []
         if data:
@@ -197,8 +197,8 @@ class H2ServerConnection:
     def _write(self, *pieces: bytes | memoryview) -> None:
         """Frames built here, after what h2 has queued."""
         out = self._pieces
-        if data := self._h2.data_to_send():
-            out.append(data)
+        if self._h2._data_to_send:  # h2's frames first (h2 copies even when it has none)
+            out.append(self._h2.data_to_send())
         out.extend(pieces)
 
     def send_head(
