@@ -34,7 +34,17 @@ class CountingTable(HeaderTable):
     def __init__(self) -> None:
         super().__init__()
         self.added = 0
+        self.resizes = 0
         self.when: dict[tuple[bytes, bytes], int] = {}
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        HeaderTable.maxsize.fset(self, value)  # type: ignore[attr-defined]
+        self.resizes += 1
 
     def add(self, name: bytes, value: bytes) -> None:
         super().add(name, value)
@@ -68,6 +78,9 @@ class ServerEncoder(Encoder):
         super().__init__()
         self.header_table = CountingTable()
         self.bound = bound
+        # (fields, the table's adds and resizes, block) of the last block that changed
+        # nothing in the table: the same fields encode the same while the table stays.
+        self._memo: tuple[list[Any], int, int, bytes] | None = None
         if bound < DEFAULT_TABLE_SIZE:
             self.header_table_size = bound  # signalled in our first block
 
@@ -87,12 +100,26 @@ class ServerEncoder(Encoder):
 
     def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
         """hpack's encoding, with a field found in either table as one index; the others
-        (and anything but plain pairs) are hpack's to encode."""
+        (and anything but plain pairs) are hpack's to encode. A list of fields encoded
+        without changing the table is remembered: while the table stays unchanged (no
+        entry added, no resize, none pending), the same fields are the same block."""
         table = self.header_table
+        memo = self._memo
+        if (
+            memo is not None
+            and memo[1] == table.added
+            and memo[2] == table.resizes
+            and not table.resized
+            and huffman
+            and memo[0] == headers
+        ):
+            return memo[3]
         block = []
-        if table.resized:
+        updated = table.resized
+        if updated:
             block.append(self._encode_table_size_change())
             table.resized = False
+        before = (table.added, table.resizes)
         for field in headers:
             index = _STATIC_INDEX.get(field)
             if index is None and type(field) is tuple and len(field) == 2:
@@ -101,7 +128,11 @@ class ServerEncoder(Encoder):
                 block.append(_INDEXED[index])
             else:
                 block.append(super().encode([field], huffman))
-        return b"".join(block)
+        encoded = b"".join(block)
+        unchanged = before == (table.added, table.resizes)
+        if unchanged and type(headers) is list and huffman and not updated:
+            self._memo = (list(headers), *before, encoded)
+        return encoded
 
 
 def bound_decoder(decoder: Decoder, size: int, acked: bool) -> None:

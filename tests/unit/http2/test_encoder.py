@@ -57,3 +57,24 @@ def test_bounded_table_is_signalled() -> None:
     assert block[0] & 0xE0 == 0x20  # a size update first
     encoder.header_table_size = 65_536  # the client allows more: still 256
     assert encoder.header_table_size == 256
+
+
+def test_a_repeated_list_follows_the_table() -> None:
+    """A remembered block is reused only while the table is as it was."""
+    encoder, decoder = ServerEncoder(4_096), Decoder()
+    fields = [*RESPONSE, (b"date", b"1")]
+    check(encoder, decoder, fields)
+    assert check(encoder, decoder, fields) == check(encoder, decoder, list(fields))
+    check(encoder, decoder, [(b"x-new", b"shifts every index")])
+    assert check(encoder, decoder, fields) != bytes([0x88, 0xC1, 0xC0, 0xBF, 0xBE])
+    encoder.header_table_size = 100  # pending: signalled in the next block, which evicts
+    decoder.max_allowed_table_size = 100
+    block = check(encoder, decoder, fields)
+    assert block[0] & 0xE0 == 0x20
+    check(encoder, decoder, fields)
+    encoder.header_table_size = 0
+    decoder.max_allowed_table_size = 0
+    check(encoder, decoder, fields)
+    assert check(encoder, decoder, fields) == check(encoder, decoder, fields)
+    fields.append((b"x-late", b"appended to the same list"))
+    check(encoder, decoder, fields)
