@@ -17,6 +17,7 @@ from typing import Any
 
 import h2.connection
 import h2.exceptions
+import h2.frame_buffer
 import h2.stream
 
 from .engine import ServerH2
@@ -30,14 +31,16 @@ _READY = {h2.connection.ConnectionState.IDLE, _OPEN}  # where RECV_HEADERS opens
 _RECV = h2.connection.ConnectionInputs.RECV_HEADERS
 _RECV_HEADERS = h2.stream.StreamInputs.RECV_HEADERS
 _RECV_END_STREAM = h2.stream.StreamInputs.RECV_END_STREAM
+# The bytes h2's frame buffer holds: `_data` since h2 4.2, `data` before.
+_PENDING = "_data" if hasattr(h2.frame_buffer.FrameBuffer(), "_data") else "data"
 
 
 def receive(conn: ServerH2, data: bytes) -> list[Any]:
     """What `conn.receive_data(data)` returns (h2's events, our RequestHead in place of
     RequestReceived), with new request streams opened here; ProtocolError as h2 raises."""
     buffer: Any = conn.incoming_buffer
-    if buffer._data or buffer._preamble_len:  # h2 holds part of a frame: all of it to h2
-        return conn.receive_data(data)
+    if getattr(buffer, _PENDING) or buffer._preamble_len:  # h2 holds part of a frame
+        return conn.receive_data(data)  # all of it to h2
     events: list[Any] = []
     end = len(data)
     start = pos = 0  # data[start:pos] is whole frames not yet given to h2
