@@ -311,16 +311,19 @@ def _h1_head(head: ev.RequestHead) -> RequestHead:
     """The stream's request as the cycle and the scope take it (http_version "2"), with
     :authority as the Host header apps expect."""
     headers: Headers = head.headers
-    if head.authority is not None and not any(name == b"host" for name, _ in headers):
-        headers = [(b"host", head.authority), *headers]
     length: int | None = None
     expect = False
-    for name, value in headers:
+    host = False
+    for name, value in headers:  # one pass: this runs for every stream
         if name == b"content-length":
             with contextlib.suppress(ValueError):
                 length = int(value)
         elif name == b"expect":
             expect = value.lower() == b"100-continue"
+        elif name == b"host":
+            host = True
+    if head.authority is not None and not host:
+        headers = [(b"host", head.authority), *headers]
     path, _, query = head.path.partition(b"?")
     return RequestHead(
         method=head.method,

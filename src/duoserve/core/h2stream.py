@@ -316,7 +316,21 @@ class H2Framing:
         chunked_ok: bool = True,
         chunked: bool = False,
     ) -> bytes:
-        return self.head(status, headers, defaults, chunked=chunked)
+        """head(), remembered: apps send the same headers again and again, and the fields
+        list is never changed once made (the cache forgets it when the defaults change)."""
+        try:
+            key = (status, tuple(headers), self.method, chunked)
+            found = cache.h2_heads.get(key)
+        except TypeError:  # unhashable pairs: checked every time
+            return self.head(status, headers, defaults, chunked=chunked)
+        if found is None:
+            self.head(status, headers, defaults, chunked=chunked)
+            assert self._fields is not None
+            cache.keep_h2_head(key, (self._fields, self.framing, self._remaining))
+        else:
+            self.status = status
+            self._fields, self.framing, self._remaining = found
+        return b""
 
     def _send_head(self) -> None:
         fields = self._fields

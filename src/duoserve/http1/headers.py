@@ -186,15 +186,21 @@ class HeaderCache:
     by status, request, framing choices and header pairs (hashing the key raises
     TypeError for unhashable pairs)."""
 
-    __slots__ = ("_blocks", "_size", "heads")
+    __slots__ = ("_blocks", "_size", "h2_heads", "heads")
 
     def __init__(self, size: int = 256) -> None:
         self._blocks: dict[Any, HeaderBlock] = {}
         self.heads: dict[tuple[Any, ...], tuple[bytes, Framing, int, bool]] = {}
+        # HTTP/2 heads: the fields to HPACK-encode, the framing, the Content-Length.
+        self.h2_heads: dict[tuple[Any, ...], tuple[Headers, Framing, int]] = {}
         self._size = size
 
     def forget_heads(self) -> None:
         self.heads.clear()
+        self.h2_heads.clear()
+
+    def keep_h2_head(self, key: tuple[Any, ...], value: tuple[Headers, Framing, int]) -> None:
+        remember(self.h2_heads, key, value, self._size)
 
     def keep_head(self, key: tuple[Any, ...], value: tuple[bytes, Framing, int, bool]) -> None:
         remember(self.heads, key, value, self._size)

@@ -27,6 +27,8 @@ import h2.settings
 import h2.stream
 from hyperframe.frame import GoAwayFrame, PingFrame
 
+from . import express
+from .decoder import ServerDecoder
 from .engine import ServerH2
 from .events import (
     BodyData,
@@ -83,7 +85,7 @@ class H2ServerConnection:
             },
         )
         # HPACK counts the list size while decoding: a bomb stops at the limit.
-        conn.decoder.max_header_list_size = limits.max_header_list_size
+        conn.decoder = ServerDecoder(limits.max_header_list_size)
         conn.encoder = ServerEncoder(limits.header_table_size)
         bound_decoder(conn.decoder, limits.header_table_size, acked=False)
         self._h2 = conn
@@ -120,7 +122,7 @@ class H2ServerConnection:
             return [self._fail(violation.error_code, violation.reason)]
         conn = self._h2
         try:
-            h2_events = conn.receive_data(data)
+            h2_events = express.receive(conn, data)
         except h2.exceptions.ProtocolError as exc:
             self.ended = True
             code = conn.failure or ErrorCode(exc.error_code)
@@ -180,7 +182,7 @@ class H2ServerConnection:
         """The frames to write to the client now, in order, as pieces to write together
         (DATA payloads are views of the app's bytes, not copies)."""
         pieces = self._pieces
-        data = self._h2.data_to_send()
+        data = self._h2.data_to_send() if self._h2._data_to_send else b""
         if not pieces:
             return [data] if data else []
         if data:
@@ -195,8 +197,8 @@ class H2ServerConnection:
     def _write(self, *pieces: bytes | memoryview) -> None:
         """Frames built here, after what h2 has queued."""
         out = self._pieces
-        if data := self._h2.data_to_send():
-            out.append(data)
+        if self._h2._data_to_send:  # h2's frames first (h2 copies even when it has none)
+            out.append(self._h2.data_to_send())
         out.extend(pieces)
 
     def send_head(

@@ -9,6 +9,7 @@ input reaches h2.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from .events import ErrorCode
@@ -23,6 +24,7 @@ PREFACE_LENGTH = 24
 # itself gives up after 64 (as PROTOCOL_ERROR), so the guard counts first.
 MAX_CONTINUATIONS = 32
 _CONTROL = frozenset({PRIORITY, SETTINGS, PING, GOAWAY, WINDOW_UPDATE})
+_FRAME_HEAD = struct.Struct(">BHBBL").unpack_from  # length (8 + 16 bits), type, flags, id
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,21 @@ class FrameGuard:
         pos = min(self._preface_left, end)
         self._preface_left -= pos
         while pos < end:
+            if not self._skip and not self._header and end - pos >= 9:
+                # A whole frame header in this read (nearly always): read it in place.
+                high, low, kind, flags, stream_id = _FRAME_HEAD(view, pos)
+                length = high << 16 | low
+                pos += 9
+                violation = self._check(length, kind, flags, stream_id & 0x7FFF_FFFF, now)
+                if violation is not None:
+                    self._skip = length
+                    return violation
+                if end - pos >= length:
+                    pos += length
+                else:
+                    self._skip = length - (end - pos)
+                    pos = end
+                continue
             if self._skip:
                 step = min(self._skip, end - pos)
                 self._skip -= step

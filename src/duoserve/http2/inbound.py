@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Final
+from dataclasses import replace
+from typing import Any, Final
 
 from .events import Headers, RequestHead
 from .headers import CONNECTION_SPECIFIC
@@ -40,6 +41,10 @@ _KINDS |= {b"te": _TE, b"host": _HOST, b"cookie": _COOKIE}
 _KNOWN_NAMES: Final = 1_024
 _KNOWN_LENGTH: Final = 64
 _PSEUDO = {b":method": 0, b":scheme": 1, b":authority": 2, b":path": 3, b":protocol": 4}
+# Request heads remembered: at most this many, of blocks of at most this many bytes.
+_HEAD_COUNT: Final = 256
+_HEAD_BYTES: Final = 2_048
+_HEADS: dict[tuple[Any, ...], RequestHead] = {}
 
 
 def _kind(name: bytes) -> int:
@@ -76,7 +81,36 @@ def request_head(
     connect_protocol: bool,
 ) -> RequestHead:
     """The request in a decoded header block, its pseudo-headers taken out; Malformed when
-    it breaks a rule. `connect_protocol`: we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL."""
+    it breaks a rule. `connect_protocol`: we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    Clients repeat the same requests, so the heads of short blocks are remembered (the
+    verdict depends on nothing else); each caller gets a headers list of its own."""
+    key = (tuple(fields), end_stream, connect_protocol)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _request_head(stream_id, key[0], end_stream, connect_protocol)
+        if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
+            if len(_HEADS) >= _HEAD_COUNT:
+                _HEADS.clear()
+            _HEADS[key] = head
+        return replace(head, headers=list(head.headers))
+    return RequestHead(
+        stream_id,
+        head.method,
+        head.scheme,
+        head.authority,
+        head.path,
+        list(head.headers),
+        end_stream,
+        head.protocol,
+    )
+
+
+def _request_head(
+    stream_id: int,
+    fields: Iterable[tuple[bytes, bytes]],
+    end_stream: bool,
+    connect_protocol: bool,
+) -> RequestHead:
     pseudo: list[bytes | None] = [None] * 5  # method, scheme, authority, path, protocol
     headers: Headers = []
     cookies: list[bytes] = []

@@ -24,6 +24,9 @@ _DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
 _END_STREAM, _END_HEADERS = 0x1, 0x4
 _Conn = h2.connection.ConnectionInputs
 _Stream = h2.stream.StreamInputs
+# Sending HEADERS or DATA on an open connection leaves its state machine as it is: only
+# another state needs h2's transition (or its refusal).
+_OPEN = h2.connection.ConnectionState.SERVER_OPEN
 
 
 def _stream(conn: h2.connection.H2Connection, stream_id: int) -> h2.stream.H2Stream:
@@ -48,7 +51,8 @@ def data_frames(
     if not allowed and not last:
         return 0, []
     try:
-        conn.state_machine.process_input(_Conn.SEND_DATA)
+        if conn.state_machine.state is not _OPEN:
+            conn.state_machine.process_input(_Conn.SEND_DATA)
         stream.state_machine.process_input(_Stream.SEND_DATA)
         if last:
             stream.state_machine.process_input(_Stream.SEND_END_STREAM)
@@ -85,7 +89,8 @@ def head_frames(
     try:
         if informational and end_stream:
             raise h2.exceptions.ProtocolError("END_STREAM on an informational response")
-        conn.state_machine.process_input(_Conn.SEND_HEADERS)
+        if conn.state_machine.state is not _OPEN:
+            conn.state_machine.process_input(_Conn.SEND_HEADERS)
         stream.state_machine.process_input(
             _Stream.SEND_INFORMATIONAL_HEADERS if informational else _Stream.SEND_HEADERS
         )

@@ -5,24 +5,82 @@ and requires every change to be signalled at the start of the next header block 
 smallest size since the last block, then the final one). hpack's Encoder takes whatever
 the client advertises, so a client announcing 4 GiB would make us keep that much of our
 own response fields per connection; and a size set twice to the same value before a
-block loses the signal. `ServerEncoder` fixes both.
+block loses the signal. `ServerEncoder` fixes both, and finds a field already in a table
+with a dict lookup where hpack's Encoder scans the dynamic table (and logs) per field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from hpack import Decoder, Encoder
+from hpack.table import HeaderTable
 
 DEFAULT_TABLE_SIZE = 4_096
 """RFC 9113 §6.5.2: the size both tables have until SETTINGS say otherwise."""
+
+
+_STATIC_INDEX = {field: i for i, field in reversed(list(enumerate(HeaderTable.STATIC_TABLE, 1)))}
+_INDEXED = [bytes([0x80 | i]) for i in range(0x7F)]  # RFC 7541 §6.1, one-byte indexes
+_FIRST_DYNAMIC = len(HeaderTable.STATIC_TABLE) + 1
+
+
+class CountingTable(HeaderTable):
+    """hpack's table, also remembering when each field went in: a field added as the n-th
+    is at dynamic index `added - n` for as long as the table holds that many entries
+    (entries leave oldest first), so finding it takes no scan."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added = 0
+        self.resizes = 0
+        self.when: dict[tuple[bytes, bytes], int] = {}
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        HeaderTable.maxsize.fset(self, value)  # type: ignore[attr-defined]
+        self.resizes += 1
+
+    def add(self, name: bytes, value: bytes) -> None:
+        super().add(name, value)
+        self.added += 1
+        when = self.when
+        if len(when) > 2 * len(self.dynamic_entries) + 16:  # forget the evicted
+            when.clear()
+            for back, field in enumerate(self.dynamic_entries):
+                when.setdefault(field, self.added - back)
+        when[(name, value)] = self.added
+
+    def find(self, field: tuple[bytes, bytes]) -> int | None:
+        """The index of exactly `field` in the dynamic table, or None."""
+        when = self.when.get(field)
+        if when is None:
+            return None
+        back = self.added - when
+        entries = self.dynamic_entries
+        if back < len(entries) and entries[back] == field:
+            return _FIRST_DYNAMIC + back
+        return None
 
 
 class ServerEncoder(Encoder):
     """An Encoder whose table never exceeds `bound`, whatever the client allows, and that
     signals every pending size change at the start of its next header block."""
 
+    header_table: CountingTable
+
     def __init__(self, bound: int) -> None:
         super().__init__()
+        self.header_table = CountingTable()
         self.bound = bound
+        # (fields, the table's adds and resizes, block) of the last block that changed
+        # nothing in the table: the same fields encode the same while the table stays.
+        self._memo: tuple[list[Any], int, int, bytes] | None = None
         if bound < DEFAULT_TABLE_SIZE:
             self.header_table_size = bound  # signalled in our first block
 
@@ -39,6 +97,42 @@ class ServerEncoder(Encoder):
         if not self.table_size_changes or self.table_size_changes[-1] != size:
             self.table_size_changes.append(size)
         self.header_table.resized = True  # hpack clears it when a size repeats
+
+    def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
+        """hpack's encoding, with a field found in either table as one index; the others
+        (and anything but plain pairs) are hpack's to encode. A list of fields encoded
+        without changing the table is remembered: while the table stays unchanged (no
+        entry added, no resize, none pending), the same fields are the same block."""
+        table = self.header_table
+        memo = self._memo
+        if (
+            memo is not None
+            and memo[1] == table.added
+            and memo[2] == table.resizes
+            and not table.resized
+            and huffman
+            and memo[0] == headers
+        ):
+            return memo[3]
+        block = []
+        updated = table.resized
+        if updated:
+            block.append(self._encode_table_size_change())
+            table.resized = False
+        before = (table.added, table.resizes)
+        for field in headers:
+            index = _STATIC_INDEX.get(field)
+            if index is None and type(field) is tuple and len(field) == 2:
+                index = table.find(field)
+            if index is not None and index < 0x7F:
+                block.append(_INDEXED[index])
+            else:
+                block.append(super().encode([field], huffman))
+        encoded = b"".join(block)
+        unchanged = before == (table.added, table.resizes)
+        if unchanged and type(headers) is list and huffman and not updated:
+            self._memo = (list(headers), *before, encoded)
+        return encoded
 
 
 def bound_decoder(decoder: Decoder, size: int, acked: bool) -> None:

@@ -37,3 +37,37 @@ def test_the_rules_hold_after_a_flood_of_new_names() -> None:
             request_head(1, [*PSEUDO, (bad, b"v")], True, False)
         with pytest.raises(Malformed):
             inbound_trailers([(bad, b"v")])
+
+
+def test_a_repeated_block_gives_the_same_head_with_its_own_list() -> None:
+    fields = [*PSEUDO, (b"accept", b"*/*")]
+    first = request_head(1, fields, True, False)
+    first.headers.append((b"x-app", b"changed it"))
+    second = request_head(3, list(fields), True, False)
+    assert second == RequestHead(3, b"GET", b"https", b"x", b"/a", [(b"accept", b"*/*")], True)
+    assert request_head(5, fields, False, False).end_stream is False
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_a_malformed_block_is_refused_every_time(repeat: int) -> None:
+    with pytest.raises(Malformed):
+        request_head(1, [*PSEUDO, (b"Upper", b"v")], True, False)
+    with pytest.raises(Malformed):  # the same fields, without the extended CONNECT advertised
+        request_head(
+            1, [(b":method", b"CONNECT"), (b":protocol", b"websocket"), *PSEUDO[1:]], False, False
+        )
+    head = request_head(
+        1, [(b":method", b"CONNECT"), (b":protocol", b"websocket"), *PSEUDO[1:]], False, True
+    )
+    assert head.protocol == b"websocket"
+
+
+def test_long_blocks_are_not_remembered() -> None:
+    from duoserve.http2 import inbound
+
+    inbound._HEADS.clear()
+    request_head(1, [*PSEUDO, (b"x-long", b"v" * 3_000)], True, False)
+    assert not inbound._HEADS
+    for i in range(300):
+        request_head(1, [*PSEUDO, (b"x-n", b"%d" % i)], True, False)
+    assert 0 < len(inbound._HEADS) <= 256

@@ -166,3 +166,50 @@ def test_empty_continuation_flood() -> None:
     empty = hyperframe.ContinuationFrame(1).serialize()
     verdicts = [guard.scan(empty, 0.0) for _ in range(10)]
     assert verdicts[-1] is not None and verdicts[-1].error_code is ErrorCode.ENHANCE_YOUR_CALM
+
+
+def _guard_state(guard: FrameGuard) -> tuple[object, ...]:
+    plain = [
+        name for name in FrameGuard.__slots__ if name not in ("_limits", "_control", "_resets")
+    ]
+    values = [getattr(guard, name) for name in plain]
+    values = [bytes(value) if isinstance(value, bytearray) else value for value in values]
+    return (*values, guard._control.tokens, guard._resets.tokens)
+
+
+def _first_violation(data: bytes, cuts: list[int]) -> tuple[object, ...]:
+    guard = FrameGuard(H2Limits(control_frames_per_second=40, reset_burst=5), 0.0)
+    for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        found = guard.scan(data[start:stop], 0.0)
+        if found is not None:
+            return ("violation", found)
+    return ("state", _guard_state(guard))
+
+
+def test_guard_verdicts_do_not_depend_on_how_reads_split() -> None:
+    """Frame heads read in place (whole in a read) or gathered across reads: the same."""
+    import random
+
+    rng = random.Random(14)
+
+    def frame(length: int, kind: int, flags: int, sid: int) -> bytes:
+        return (
+            length.to_bytes(3, "big")
+            + bytes([kind, flags])
+            + sid.to_bytes(4, "big")
+            + (b"\0" * length)
+        )
+
+    kinds = [0x0, 0x1, 0x3, 0x4, 0x6, 0x8, 0x9, 0xA]
+    for _ in range(300):
+        data = PREFACE + frame(0, 0x4, 0, 0)
+        for _ in range(rng.randrange(1, 60)):
+            kind = rng.choice(kinds)
+            flags = rng.choice([0, 0x1, 0x4, 0x5])
+            length = 17_000 if rng.random() < 0.02 else rng.choice([0, 0, 1, 8, 100, 3_000])
+            data += frame(length, kind, flags, rng.choice([1, 3, 5]))
+        whole = _first_violation(data, [])
+        bytewise = list(range(1, min(len(data), 1_500)))  # byte by byte, then the rest
+        assert _first_violation(data, bytewise) == whole
+        cuts = sorted(rng.sample(range(1, len(data)), min(8, len(data) - 1)))
+        assert _first_violation(data, cuts) == whole
