@@ -25,31 +25,11 @@ from hpack.hpack import decode_integer
 from hpack.huffman_table import decode_huffman
 from hpack.table import HeaderTable
 
+from .tables import ChangingTable
+
 _STATIC: tuple[tuple[bytes, bytes], ...] = HeaderTable.STATIC_TABLE
 _STATIC_LENGTH = len(_STATIC)
 _MEMO_BLOCK = 1_024  # the longest block remembered
-
-
-class ChangingTable(HeaderTable):
-    """hpack's table, counting its changes: a block decoded against it decodes the same
-    while the count stays."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.changes = 0
-
-    def add(self, name: bytes, value: bytes) -> None:
-        super().add(name, value)
-        self.changes += 1
-
-    @property
-    def maxsize(self) -> int:
-        return self._maxsize
-
-    @maxsize.setter
-    def maxsize(self, value: int) -> None:
-        HeaderTable.maxsize.fset(self, value)  # type: ignore[attr-defined]
-        self.changes += 1
 
 
 class ServerDecoder(Decoder):

@@ -26,16 +26,17 @@ _INDEXED = [bytes([0x80 | i]) for i in range(0x7F)]  # RFC 7541 §6.1, one-byte 
 _FIRST_DYNAMIC = len(HeaderTable.STATIC_TABLE) + 1
 
 
-class CountingTable(HeaderTable):
-    """hpack's table, also remembering when each field went in: a field added as the n-th
-    is at dynamic index `added - n` for as long as the table holds that many entries
-    (entries leave oldest first), so finding it takes no scan."""
+class ChangingTable(HeaderTable):
+    """hpack's table, counting its changes (entries added, resizes): a block decoded, or a
+    field list encoded, against it comes out the same while the count stays."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.added = 0
-        self.resizes = 0
-        self.when: dict[tuple[bytes, bytes], int] = {}
+        self.changes = 0
+
+    def add(self, name: bytes, value: bytes) -> None:
+        super().add(name, value)
+        self.changes += 1
 
     @property
     def maxsize(self) -> int:
@@ -44,7 +45,18 @@ class CountingTable(HeaderTable):
     @maxsize.setter
     def maxsize(self, value: int) -> None:
         HeaderTable.maxsize.fset(self, value)  # type: ignore[attr-defined]
-        self.resizes += 1
+        self.changes += 1
+
+
+class CountingTable(ChangingTable):
+    """hpack's table, also remembering when each field went in: a field added as the n-th
+    is at dynamic index `added - n` for as long as the table holds that many entries
+    (entries leave oldest first), so finding it takes no scan."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added = 0
+        self.when: dict[tuple[bytes, bytes], int] = {}
 
     def add(self, name: bytes, value: bytes) -> None:
         super().add(name, value)
@@ -78,9 +90,9 @@ class ServerEncoder(Encoder):
         super().__init__()
         self.header_table = CountingTable()
         self.bound = bound
-        # (fields, the table's adds and resizes, block) of the last block that changed
+        # (fields, the table's count of changes, block) of the last block that changed
         # nothing in the table: the same fields encode the same while the table stays.
-        self._memo: tuple[list[Any], int, int, bytes] | None = None
+        self._memo: tuple[list[Any], int, bytes] | None = None
         if bound < DEFAULT_TABLE_SIZE:
             self.header_table_size = bound  # signalled in our first block
 
@@ -107,19 +119,18 @@ class ServerEncoder(Encoder):
         memo = self._memo
         if (
             memo is not None
-            and memo[1] == table.added
-            and memo[2] == table.resizes
+            and memo[1] == table.changes
             and not table.resized
             and huffman
             and memo[0] == headers
         ):
-            return memo[3]
+            return memo[2]
         block = []
         updated = table.resized
         if updated:
             block.append(self._encode_table_size_change())
             table.resized = False
-        before = (table.added, table.resizes)
+        before = table.changes
         for field in headers:
             index = _STATIC_INDEX.get(field)
             if index is None and type(field) is tuple and len(field) == 2:
@@ -129,9 +140,9 @@ class ServerEncoder(Encoder):
             else:
                 block.append(super().encode([field], huffman))
         encoded = b"".join(block)
-        unchanged = before == (table.added, table.resizes)
+        unchanged = before == table.changes
         if unchanged and type(headers) is list and huffman and not updated:
-            self._memo = (list(headers), *before, encoded)
+            self._memo = (list(headers), before, encoded)
         return encoded
 
 
