@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from instructions import LOADS, REQUESTS, _close, _http, _ws, _ws_connect, plan
+from instructions import LOADS, REQUESTS, _close, _h2, _http, _ws, _ws_connect, plan
 from servers import SERVERS, Server, serving
 
 DEFAULT_SERVERS = "duoserve,uvicorn,uvicorn-wsgi"
@@ -83,6 +83,8 @@ def _signal(control: Path, name: str, patience: float = 60) -> None:
 def _drive(port: int, unit: str, count: int, socks: list[socket.socket]) -> None:
     if unit == "conn":
         _close(port, count)
+    elif unit == "h2":
+        _h2(port, count)
     elif unit == "msg":
         _ws(socks, count)
     else:

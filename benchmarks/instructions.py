@@ -20,6 +20,7 @@ import base64
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ LOADS = {
     "wsgi-json": ("wsgi", "wsgi_app:app", "json"),
     "fastapi-hello": ("asgi", "fastapi_app:app", "req"),
     "asgi-browser": ("asgi", "asgi_app:app", "browser"),
+    "h2-hello": ("asgi", "asgi_app:app", "h2"),
 }
 DEFAULT_SERVERS = "duoserve,duoserve-h11,uvicorn,uvicorn-h11,uvicorn-wsgi"
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -83,6 +85,16 @@ def _http(socks: list[socket.socket], count: int, request: bytes = REQUEST) -> N
         )
         while len(body) < length:
             body += _recv(sock)
+
+
+def _h2(port: int, count: int) -> None:
+    """HTTP/2 hello: h2load (nghttp2-client) over one h2c connection, 32 streams at once,
+    as h2load_bench.py runs it per connection."""
+    subprocess.run(
+        ["h2load", "-c", "1", "-m", "32", "-n", str(count), f"http://127.0.0.1:{port}/"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _close(port: int, count: int) -> None:
@@ -137,6 +149,8 @@ def count(server: Server, load: str, units: int, out_dir: Path) -> int:
         socks: list[socket.socket] = []
         if unit == "conn":
             _close(port, units)
+        elif unit == "h2":
+            _h2(port, units)
         elif unit == "msg":
             socks = [_ws_connect(port) for _ in range(CONNECTIONS)]
             _ws(socks, units)
@@ -164,6 +178,8 @@ def plan(loads: list[str], wanted: list[str]) -> Iterator[tuple[str, Server, str
                 continue
             if unit not in REQUESTS and server.name.endswith(("-h11", "-wsgi")):
                 continue
+            if unit == "h2" and not server.name.startswith("duoserve"):
+                continue  # the HTTP/2 servers are compared in h2load_bench.py
             yield load, server, unit
 
 
