@@ -11,6 +11,7 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 
 import anyio
 import anyio.abc
@@ -21,9 +22,10 @@ from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
 from ..http2.events import ErrorCode
+from ..http2.inbound import view_of
 from ..net.streams import send_parts_within
 from ..net.tasks import ConnectionTasks
-from ..types import ConnInfo, Headers
+from ..types import ConnInfo
 from .featured import serve_featured
 from .h2connect import H2Tunnel, serve_connect
 from .h2stream import H2Cycle, H2Stream
@@ -70,7 +72,11 @@ class H2Driver:
         self.ctx = ctx
         self.h2 = H2ServerConnection(ctx.h2)
         self.streams: dict[int, H2Stream] = {}
-        self._tasks: ConnectionTasks  # the streams' tasks, made in run()
+        self._tasks: ConnectionTasks  # the workers' and tunnels' tasks, made in run()
+        self._queue: deque[H2Stream] = deque()  # streams waiting for a worker
+        self._waiting = 0  # idle workers, waiting for _more
+        self._more = anyio.Event()  # set when streams are queued for the idle worker
+        self._starting = False  # a worker task is started but has not run yet
         self._out: list[bytes | memoryview] = []  # frames for the writer, in order
         self._queued = 0  # bytes in _out
         self._taken = 0  # how many times the writer has taken _out
@@ -242,7 +248,7 @@ class H2Driver:
                 else:
                     port.feed(event.data)
             elif isinstance(event, ev.RequestHead):
-                self._start_stream(tg, event.stream_id, _h1_head(event))
+                self._start_stream(tg, event.stream_id, event.view or view_of(event))
             elif isinstance(event, ev.StreamEnded | ev.StreamReset | ev.WindowOpened):
                 sid = event.stream_id
                 if sid == 0:
@@ -272,9 +278,57 @@ class H2Driver:
 
     # -- one stream ---------------------------------------------------------------------
     def _start_stream(self, tg: anyio.abc.TaskGroup, stream_id: int, head: RequestHead) -> None:
-        port = (H2Tunnel if head.method == b"CONNECT" else H2Stream)(self, stream_id, head)
+        """Queue the stream for a worker; a CONNECT stream (a WebSocket, long-lived and
+        spared at the graceful deadline) gets a task of its own."""
+        if head.method == b"CONNECT":
+            tunnel = H2Tunnel(self, stream_id, head)
+            self.streams[stream_id] = tunnel
+            self._tasks.start(self._serve, tunnel)
+            return
+        port = H2Stream(self, stream_id, head)
         self.streams[stream_id] = port
-        self._tasks.start(self._serve, port)
+        self._queue.append(port)
+        if self._waiting:
+            self._more.set()
+        elif not self._starting:
+            self._starting = True
+            self._tasks.start(self._work)
+
+    async def _work(self) -> None:
+        """Serve queued streams one after another. A task per stream cost about a tenth of
+        a small request; most streams finish without waiting, so one worker serves a
+        whole read's worth of them. Before it serves one that leaves others queued, it
+        makes sure another worker is on its way (started, or one idle, woken): a stream
+        that waits never holds up the next. One worker stays idle between reads."""
+        self._starting = False
+        queue = self._queue
+        try:
+            while True:
+                while queue:
+                    port = queue.popleft()
+                    if queue and not self._starting:
+                        if self._waiting:
+                            self._more.set()
+                        else:
+                            self._starting = True
+                            self._tasks.start(self._work)
+                    try:
+                        await self._serve(port)
+                    except Exception as exc:  # a bug: this stream's, not the queue's
+                        self.ctx.error_log.error("unexpected error in a stream", exc_info=exc)
+                if self._waiting:
+                    return  # one idle worker is enough
+                self._waiting += 1
+                try:
+                    await self._more.wait()
+                finally:
+                    self._waiting -= 1
+                    if self._more.is_set():
+                        self._more = anyio.Event()
+        finally:
+            if not (self._waiting or self._starting):  # cancelled: no worker is left
+                while queue:
+                    self._done(queue.popleft())
 
     async def _serve(self, port: H2Stream) -> None:
         """One request: the same features and cycle as HTTP/1.1's HTTPConnection._serve."""
@@ -294,50 +348,21 @@ class H2Driver:
             elif await serve_featured(ctx, head, info, H2Cycle, port, port.send_error):
                 await port.flush()
         finally:
-            self.streams.pop(port.stream_id, None)
-            if not port.closed and not self.dead:
-                port.abort()
-            self.h2.release(port.stream_id)
-            self.queue_out()
-            if not self.h2.busy:
-                if self._finished_stopping() and self._reading is not None:
-                    self._reading.cancel()
-                elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
-                    timeout = self.ctx.config.timeout_keep_alive
-                    self._idle_wait.deadline = anyio.current_time() + timeout
+            self._done(port)
 
-
-def _h1_head(head: ev.RequestHead) -> RequestHead:
-    """The stream's request as the cycle and the scope take it (http_version "2"), with
-    :authority as the Host header apps expect."""
-    headers: Headers = head.headers
-    length: int | None = None
-    expect = False
-    host = False
-    for name, value in headers:  # one pass: this runs for every stream
-        if name == b"content-length":
-            with contextlib.suppress(ValueError):
-                length = int(value)
-        elif name == b"expect":
-            expect = value.lower() == b"100-continue"
-        elif name == b"host":
-            host = True
-    if head.authority is not None and not host:
-        headers = [(b"host", head.authority), *headers]
-    path, _, query = head.path.partition(b"?")
-    return RequestHead(
-        method=head.method,
-        target=head.path,
-        path=path,
-        query=query,
-        http_version="2",
-        headers=headers,
-        keep_alive=True,
-        expect_continue=expect and not head.end_stream,
-        upgrade=None if head.protocol is None else head.protocol.lower(),  # RFC 8441
-        content_length=0 if head.end_stream else length,
-        chunked=not head.end_stream and length is None,
-    )
+    def _done(self, port: H2Stream) -> None:
+        """The stream's cycle is over, or it was never served: its slot is free."""
+        self.streams.pop(port.stream_id, None)
+        if not port.closed and not self.dead:
+            port.abort()
+        self.h2.release(port.stream_id)
+        self.queue_out()
+        if not self.h2.busy:
+            if self._finished_stopping() and self._reading is not None:
+                self._reading.cancel()
+            elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
+                timeout = self.ctx.config.timeout_keep_alive
+                self._idle_wait.deadline = anyio.current_time() + timeout
 
 
 __all__ = ["ErrorCode", "H2Driver", "serve_h2"]

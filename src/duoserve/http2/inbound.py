@@ -15,11 +15,13 @@ PROTOCOL_ERROR (§8.1.1). Content-length against the DATA received stays h2's ch
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
-from dataclasses import replace
+from functools import partial
 from typing import Any, Final
 
+from ..http1.events import RequestHead as View
 from .events import Headers, RequestHead
 from .headers import CONNECTION_SPECIFIC
 
@@ -45,6 +47,7 @@ _PSEUDO = {b":method": 0, b":scheme": 1, b":authority": 2, b":path": 3, b":proto
 _HEAD_COUNT: Final = 256
 _HEAD_BYTES: Final = 2_048
 _HEADS: dict[tuple[Any, ...], RequestHead] = {}
+_VIEW = partial(tuple.__new__, View)  # a View from a tuple of its fields, no Python frame
 
 
 def _kind(name: bytes) -> int:
@@ -80,19 +83,22 @@ def request_head(
     end_stream: bool,
     connect_protocol: bool,
 ) -> RequestHead:
-    """The request in a decoded header block, its pseudo-headers taken out; Malformed when
-    it breaks a rule. `connect_protocol`: we advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
-    Clients repeat the same requests, so the heads of short blocks are remembered (the
-    verdict depends on nothing else); each caller gets a headers list of its own."""
+    """The request in a decoded header block, its pseudo-headers taken out, with its
+    `view`; Malformed when it breaks a rule. `connect_protocol`: we advertised
+    SETTINGS_ENABLE_CONNECT_PROTOCOL. Clients repeat the same requests, so the heads of
+    short blocks are remembered (the verdict depends on nothing else); each caller gets
+    header lists of its own (apps may change the scope's)."""
     key = (tuple(fields), end_stream, connect_protocol)
     head = _HEADS.get(key)
     if head is None:
         head = _request_head(stream_id, key[0], end_stream, connect_protocol)
+        head.view = view_of(head)
         if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
             if len(_HEADS) >= _HEAD_COUNT:
                 _HEADS.clear()
             _HEADS[key] = head
-        return replace(head, headers=list(head.headers))
+    view = head.view
+    assert view is not None
     return RequestHead(
         stream_id,
         head.method,
@@ -102,6 +108,40 @@ def request_head(
         list(head.headers),
         end_stream,
         head.protocol,
+        _VIEW((*view[:5], list(view[5]), *view[6:])),
+    )
+
+
+def view_of(head: RequestHead) -> View:
+    """The stream's request as the HTTP cycle and the scope take it (http_version "2"),
+    with :authority as the Host header apps expect."""
+    headers: Headers = head.headers
+    length: int | None = None
+    expect = False
+    host = False
+    for name, value in headers:
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                length = int(value)
+        elif name == b"expect":
+            expect = value.lower() == b"100-continue"
+        elif name == b"host":
+            host = True
+    if head.authority is not None and not host:
+        headers = [(b"host", head.authority), *headers]
+    path, _, query = head.path.partition(b"?")
+    return View(
+        method=head.method,
+        target=head.path,
+        path=path,
+        query=query,
+        http_version="2",
+        headers=headers,
+        keep_alive=True,
+        expect_continue=expect and not head.end_stream,
+        upgrade=None if head.protocol is None else head.protocol.lower(),  # RFC 8441
+        content_length=0 if head.end_stream else length,
+        chunked=not head.end_stream and length is None,
     )
 
 

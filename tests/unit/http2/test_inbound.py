@@ -71,3 +71,27 @@ def test_long_blocks_are_not_remembered() -> None:
     for i in range(300):
         request_head(1, [*PSEUDO, (b"x-n", b"%d" % i)], True, False)
     assert 0 < len(inbound._HEADS) <= 256
+
+
+@pytest.mark.parametrize("repeat", range(2))  # made, then remembered
+def test_the_view_is_the_request_as_the_cycle_takes_it(repeat: int) -> None:
+    fields = [*PSEUDO[:3], (b":path", b"/p?q=1"), (b"content-length", b"5")]
+    view = request_head(1, fields, False, False).view
+    assert view is not None
+    assert (view.method, view.target, view.path, view.query) == (b"GET", b"/p?q=1", b"/p", b"q=1")
+    assert view.http_version == "2" and view.keep_alive
+    assert view.headers == [(b"host", b"x"), (b"content-length", b"5")]  # :authority as Host
+    assert (view.content_length, view.chunked, view.expect_continue) == (5, False, False)
+    view.headers.append((b"x-app", b"changed it"))  # each stream's list is its own
+    again = request_head(3, fields, False, False).view
+    assert again is not None and again.headers == [(b"host", b"x"), (b"content-length", b"5")]
+
+
+def test_the_view_of_a_body_without_length_is_chunked_and_of_none_empty() -> None:
+    fields = [*PSEUDO, (b"host", b"x"), (b"expect", b"100-Continue")]
+    streamed = request_head(1, fields, False, False).view
+    assert streamed is not None and (streamed.chunked, streamed.content_length) == (True, None)
+    assert streamed.expect_continue and streamed.headers.count((b"host", b"x")) == 1
+    whole = request_head(3, fields, True, False).view
+    assert whole is not None and (whole.chunked, whole.content_length) == (False, 0)
+    assert not whole.expect_continue
