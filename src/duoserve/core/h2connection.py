@@ -79,6 +79,7 @@ class H2Driver:
         self._starting = False  # a worker task is started but has not run yet
         self._out: list[bytes | memoryview] = []  # frames for the writer, in order
         self._queued = 0  # bytes in _out
+        self._pending = False  # the sans-IO connection has output not yet in _out
         self._taken = 0  # how many times the writer has taken _out
         self._out_ready = anyio.Event()  # the writer has something to send
         self._room = anyio.Event()  # the writer took the queued output
@@ -98,23 +99,32 @@ class H2Driver:
 
     # -- output ------------------------------------------------------------------------
     def queue_out(self) -> None:
-        """Take what the sans-IO connection wants sent into the writer's queue."""
+        """The sans-IO connection has frames to send: the writer takes them when it runs,
+        in one take per write rather than one per frame (a stream queues several)."""
+        if not self._pending:
+            self._pending = True
+            self._out_ready.set()
+
+    def _take_out(self) -> None:
+        """Move what the sans-IO connection wants sent into the writer's queue."""
+        self._pending = False
         pieces = self.h2.output()
         if pieces and not self.dead:
             self._out += pieces
             self._queued += sum(map(len, pieces))
-            self._out_ready.set()
             if self._queued > _HIGH_WATER and self._room.is_set():
                 self._room = anyio.Event()
 
     def must_drain(self) -> bool:
+        if self._pending:
+            self._take_out()
         return self._queued > _HIGH_WATER
 
     async def drain(self) -> None:
         """Past the high-water mark: until the writer has taken what is queued now (it
         fails the connection past timeout_io). Every stream waiting is let go when it does,
         rather than one at a time, so each wait costs one wake-up."""
-        if self._queued > _HIGH_WATER:
+        if self.must_drain():
             taken = self._taken
             while taken == self._taken and not self.dead:
                 await self._room.wait()
@@ -146,6 +156,8 @@ class H2Driver:
         while True:
             await self._out_ready.wait()
             self._out_ready = anyio.Event()
+            if self._pending:
+                self._take_out()
             pieces = self._out
             self._out = []
             self._queued = 0
@@ -153,7 +165,7 @@ class H2Driver:
             self._room.set()
             if pieces:  # one write, one system call, the frames not copied
                 await send_parts_within(self.stream, pieces, timeout)
-            if not self._out:
+            if not self._out and not self._pending:
                 self._sent.set()
 
     def _fail(self) -> None:
@@ -190,8 +202,9 @@ class H2Driver:
             finally:
                 ctx.idle.discard(self)
                 h2.close()
-                self.queue_out()
+                self._take_out()
                 if self._out and not self.dead:
+                    self._out_ready.set()
                     self._sent = anyio.Event()
                     with anyio.move_on_after(_CLOSE_GRACE, shield=True):
                         await self._sent.wait()
