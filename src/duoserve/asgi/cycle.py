@@ -43,12 +43,13 @@ class Driver(Protocol):
     """What the cycle needs from the connection that drives it (core.HTTPConnection): the
     cycle sits below the connection core and never imports it."""
 
-    stream: anyio.abc.ByteStream
     ctx: ServerContext
     config: Config
     peer_gone: bool
     write_failed: bool
 
+    @property
+    def stream(self) -> anyio.abc.ByteStream: ...
     @property
     def codec(self) -> RequestSource: ...
     @property

@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 
 from ..asgi.context import ServerContext
+from ..asgi.scope import http_scope
 from ..edge.proxy import resolve_proxy
 from ..http1.events import RequestHead
 from ..http2 import events as ev
@@ -89,7 +90,11 @@ class H2Driver:
         self._writer_scope = anyio.CancelScope()  # the writer's, once it runs
         self._idle_wait: anyio.CancelScope | None = None  # a read: idle once no stream is busy
         self.dead = False  # the socket failed: nothing more to send
-        trusted = ctx.trusted if ctx.config.proxy_headers else None
+        config = ctx.config
+        # The plain path when no per-request feature is on, as HTTP/1.1 has it.
+        featureless = not (config.limit_concurrency or config.request_id or ctx.access is not None)
+        self._plain = featureless and ctx.metrics is None
+        trusted = ctx.trusted if config.proxy_headers else None
         self._trusted = trusted if trusted is not None and trusted.trusts(info.client) else None
 
     @property
@@ -358,6 +363,20 @@ class H2Driver:
                 info = resolve_proxy(info, head.headers, self._trusted)
             if type(port) is H2Tunnel:
                 await serve_connect(port, info)
+            elif self._plain:  # serve_featured() with none of its features: cycle.run() inline
+                cycle = H2Cycle(port, head)
+                scope = http_scope(head, info, config, ctx.lifespan_state)
+                try:
+                    await ctx.app(scope, cycle.receive, cycle.send)
+                except Exception as exc:
+                    await cycle.failed(exc)
+                else:
+                    if cycle.response_complete:
+                        cycle.finished()
+                    else:
+                        await cycle.unfinished()
+                if not port.closed:
+                    await port.flush()
             elif await serve_featured(ctx, head, info, H2Cycle, port, port.send_error):
                 await port.flush()
         finally:

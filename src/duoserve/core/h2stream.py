@@ -37,29 +37,35 @@ class H2Stream:
     its credit goes back as the cycle takes it; responses are sent as far as the windows
     allow, the rest waits in `drain()` for WINDOW_UPDATE within timeout_io."""
 
+    # Per-stream state starts as these class defaults (a stream is made per request, and
+    # only what differs is stored; no __slots__, on purpose).
+    peer_gone = False  # reset by the client, or the connection is gone
+    write_failed = False
+    keep_alive = True  # the codec's verdict: HTTP/2 streams never keep a socket
+    buffered = 0
+    received = 0  # request-body bytes, for --limit-request-body
+    _taken = 0  # the last body part handed to the cycle, not yet credited
+    ended = False  # the client's END_STREAM came
+    _wake: anyio.Event | None = None
+    _out: bytes | memoryview = b""  # response bytes past the window
+    _out_end = False  # the stream ends once _out is sent
+    _trailers: Headers | None = None
+    closed = False  # END_STREAM or RST_STREAM sent
+
     def __init__(self, driver: H2Driver, stream_id: int, request: RequestHead) -> None:
         self.driver = driver
         self.h2 = driver.h2
         self.stream_id = stream_id
         self.request = request
-        self.ctx = driver.ctx
-        self.config = driver.ctx.config
-        # No sendfile: the cycle's file paths fall back to DATA frames (can_sendfile()
-        # is false for anything but the lean stream itself).
-        self.stream = cast("anyio.abc.ByteStream", self)
-        self.peer_gone = False  # reset by the client, or the connection is gone
-        self.write_failed = False
-        self.keep_alive = True  # the codec's verdict: HTTP/2 streams never keep a socket
-        self.buffered = 0
-        self.received = 0  # request-body bytes, for --limit-request-body
+        self.ctx = ctx = driver.ctx
+        self.config = ctx.config
         self.inbox: deque[Body | EndOfRequest] = deque()
-        self._taken = 0  # the last body part handed to the cycle, not yet credited
-        self.ended = False  # the client's END_STREAM came
-        self._wake: anyio.Event | None = None
-        self._out: bytes | memoryview = b""  # response bytes past the window
-        self._out_end = False  # the stream ends once _out is sent
-        self._trailers: Headers | None = None
-        self.closed = False  # END_STREAM or RST_STREAM sent
+
+    @property
+    def stream(self) -> anyio.abc.ByteStream:
+        """No sendfile: the cycle's file paths fall back to DATA frames (can_sendfile() is
+        false for anything but the lean stream itself)."""
+        return cast("anyio.abc.ByteStream", self)
 
     @property
     def codec(self) -> H2Stream:
@@ -267,7 +273,7 @@ class H2Framing:
     held back until the first body part, like the HTTP/1.1 head, so a failure before it
     still becomes a 500."""
 
-    port: H2Stream
+    conn: H2Stream  # the cycle's connection: here the stream
     method: bytes
     framing = Framing.NONE
     status = 0
@@ -336,7 +342,7 @@ class H2Framing:
         fields = self._fields
         if fields is not None:
             self._fields = None
-            self.port.send_fields(fields, False)
+            self.conn.send_fields(fields, False)
 
     def _count(self, data: bytes) -> None:
         if self.framing is Framing.LENGTH:
@@ -362,10 +368,10 @@ class H2Framing:
         fields = self._fields
         if fields is not None and not data:  # no body: the head ends the stream
             self._fields = None
-            self.port.send_fields(fields, True)
+            self.conn.send_fields(fields, True)
             return b""
         self._send_head()
-        self.port.finish(data)
+        self.conn.finish(data)
         return b""
 
     def raw_span(self, size: int) -> tuple[bytes, bytes]:
@@ -377,13 +383,9 @@ class H2Framing:
                 f"response body shorter than its Content-Length ({self._remaining} missing)"
             )
         self._send_head()
-        self.port.finish(b"", list(trailers) if trailers else None)
+        self.conn.finish(b"", list(trailers) if trailers else None)
         return b""
 
 
-class H2Cycle(H2Framing, HTTPCycle):
+class H2Cycle(H2Framing, HTTPCycle):  # type: ignore[misc]  # conn: an H2Stream, a Driver
     """The HTTP cycle with HTTP/2 framing: one per stream."""
-
-    def __init__(self, port: H2Stream, head: RequestHead) -> None:
-        super().__init__(port, head)
-        self.port = port

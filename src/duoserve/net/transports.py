@@ -345,6 +345,8 @@ class LeanStream(anyio.abc.SocketStream, asyncio.Protocol, HeadWait):
 
 def _after(parts: Sequence[bytes | memoryview], count: int) -> Sequence[bytes | memoryview]:
     """What is left of `parts` once their first `count` bytes are written."""
+    if count == sum(map(len, parts)):  # all of them, as a rule: no walk
+        return ()
     for index, part in enumerate(parts):
         size = len(part)
         if count < size:
