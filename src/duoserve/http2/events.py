@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import TypeAlias
+from dataclasses import dataclass
+from typing import NamedTuple, TypeAlias
 
 from ..http1.events import RequestHead as View
 
@@ -39,15 +39,13 @@ def error_code(value: int) -> ErrorCode | int:
         return value
 
 
-@dataclass(slots=True)
-class RequestHead:
+class RequestHead(NamedTuple):
     """A new stream's request, pseudo-headers already checked (RFC 9113 §8.3.1) and taken
     out of `headers`. `authority` is :authority, or Host when the client sent only that.
     CONNECT has neither :scheme nor :path (§8.5); they are then empty. `protocol` is the
     :protocol of an extended CONNECT (RFC 8441 §4), e.g. b"websocket"; else None. `view`
     is the request as the HTTP cycle takes it (`inbound.view_of`), made with the head.
-    Not frozen, unlike the other events: one is made per stream, and a frozen init costs
-    twice as much; nothing changes it once made."""
+    A NamedTuple, unlike the other events: one is made per stream, with tuple.__new__."""
 
     stream_id: int
     method: bytes
@@ -57,7 +55,7 @@ class RequestHead:
     headers: Headers
     end_stream: bool  # no body follows
     protocol: bytes | None = None
-    view: View | None = field(default=None, compare=False, repr=False)
+    view: View | None = None
 
 
 @dataclass(frozen=True, slots=True)

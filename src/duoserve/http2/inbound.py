@@ -47,7 +47,8 @@ _PSEUDO = {b":method": 0, b":scheme": 1, b":authority": 2, b":path": 3, b":proto
 _HEAD_COUNT: Final = 256
 _HEAD_BYTES: Final = 2_048
 _HEADS: dict[tuple[Any, ...], RequestHead] = {}
-_VIEW = partial(tuple.__new__, View)  # a View from a tuple of its fields, no Python frame
+_HEAD = partial(tuple.__new__, RequestHead)  # from a tuple of its fields, no Python frame
+_VIEW = partial(tuple.__new__, View)
 
 
 def _kind(name: bytes) -> int:
@@ -92,23 +93,23 @@ def request_head(
     head = _HEADS.get(key)
     if head is None:
         head = _request_head(stream_id, key[0], end_stream, connect_protocol)
-        head.view = view_of(head)
+        head = head._replace(view=view_of(head))
         if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
             if len(_HEADS) >= _HEAD_COUNT:
                 _HEADS.clear()
             _HEADS[key] = head
     view = head.view
     assert view is not None
-    return RequestHead(
-        stream_id,
-        head.method,
-        head.scheme,
-        head.authority,
-        head.path,
-        list(head.headers),
-        end_stream,
-        head.protocol,
-        _VIEW((*view[:5], list(view[5]), *view[6:])),
+    # The remembered head and view, each with a list of its own: tuples, made in C.
+    return _HEAD(
+        (
+            stream_id,
+            *head[1:5],
+            list(head.headers),
+            end_stream,
+            head.protocol,
+            _VIEW((*view[:5], list(view.headers), *view[6:])),
+        )
     )
 
 

@@ -3,6 +3,8 @@ without sockets: an h2 client on the other side."""
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 
 pytest.importorskip("h2")
@@ -55,6 +57,7 @@ def test_an_extended_connect_is_a_request_head_with_its_protocol() -> None:
         [(b"sec-websocket-version", b"13")],
         end_stream=False,
         protocol=b"websocket",
+        view=ANY,
     )
     assert server.busy == 1
 
