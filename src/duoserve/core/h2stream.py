@@ -165,6 +165,31 @@ class H2Stream:
         if end_stream:
             self.closed = True
 
+    def respond(self, fields: Headers, data: bytes) -> None:
+        """send_fields() and finish() at once: the head (which ends the stream when there
+        is no body) and what the windows allow of the body now, the rest at flush()."""
+        if self.write_failed or self.closed:
+            raise ClientDisconnected("the client reset the stream")
+        h2 = self.h2
+        try:
+            if not data:
+                h2.send_fields(self.stream_id, fields, True)
+                sent = 0
+            else:
+                if type(data) is not bytes:  # the frames are views of it until written
+                    data = bytes(data)
+                h2.send_fields(self.stream_id, fields, False)
+                sent = h2.send_data(self.stream_id, data, end_stream=True)
+        except StreamGone:
+            self.write_failed = True
+            raise ClientDisconnected("the client reset the stream") from None
+        if sent < len(data):
+            self._out = memoryview(data)[sent:] if sent else data
+            self._out_end = True
+        else:
+            self.closed = True
+        self.driver.queue_out()
+
     def push(self, data: bytes) -> bool:
         """Body bytes: sent as far as the windows allow; True when drain() must follow."""
         self._take(data)
@@ -366,12 +391,11 @@ class H2Framing:
                 f"response body shorter than its Content-Length ({self._remaining} missing)"
             )
         fields = self._fields
-        if fields is not None and not data:  # no body: the head ends the stream
+        if fields is None:
+            self.conn.finish(data)
+        else:  # the whole response at once, as most are
             self._fields = None
-            self.conn.send_fields(fields, True)
-            return b""
-        self._send_head()
-        self.conn.finish(data)
+            self.conn.respond(fields, data)
         return b""
 
     def raw_span(self, size: int) -> tuple[bytes, bytes]:
