@@ -174,7 +174,9 @@ def serving(
     port = free_port()
     fields = {"app": app, "port": port, "workers": workers}
     argv = [*wrapper, sys.executable, *(arg.format(**fields) for arg in server.argv), *extra]
-    env = dict(os.environ, PYTHONPATH=str(APPS), PYTHONDONTWRITEBYTECODE="1")
+    # BENCH_PYTHONPATH: another source tree to import first (e.g. an older duoserve's src/).
+    path = os.pathsep.join(filter(None, (os.environ.get("BENCH_PYTHONPATH"), str(APPS))))
+    env = dict(os.environ, PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1")
     env.pop("WEB_CONCURRENCY", None)
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
     if os.environ.get("BENCH_SERVER_LOG"):
