@@ -178,8 +178,7 @@ class H2Stream:
             else:
                 if type(data) is not bytes:  # the frames are views of it until written
                     data = bytes(data)
-                h2.send_fields(self.stream_id, fields, False)
-                sent = h2.send_data(self.stream_id, data, end_stream=True)
+                sent = h2.send_response(self.stream_id, fields, data)
         except StreamGone:
             self.write_failed = True
             raise ClientDisconnected("the client reset the stream") from None

@@ -48,10 +48,11 @@ from .flow import FlowBudget
 from .guard import FrameGuard
 from .headers import response_fields, trailer_fields
 from .limits import DEFAULT_WINDOW, H2Limits
-from .sending import data_frames, head_frames
+from .sending import data_frames, head_frames, response_frames
 from .tables import ServerEncoder, bound_decoder
 
 LAST_STREAM_ID = 2**31 - 1
+_CLOSED = h2.stream.StreamState.CLOSED
 _SHUTDOWN_PING = b"duo-stop"
 
 
@@ -84,6 +85,7 @@ class H2ServerConnection:
                 h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: int(limits.websocket),
             },
         )
+        conn.settings_changed()
         # HPACK counts the list size while decoding: a bomb stops at the limit.
         conn.decoder = ServerDecoder(limits.max_header_list_size)
         conn.encoder = ServerEncoder(limits.header_table_size)
@@ -106,6 +108,7 @@ class H2ServerConnection:
             conn.initiate_connection()
         else:
             conn.initiate_upgrade_connection(urlsafe_b64encode(upgrade_settings))
+            conn.settings_changed()
             conn.busy.add(1)
         extra = self.limits.connection_receive_buffer - DEFAULT_WINDOW
         if extra:
@@ -223,6 +226,16 @@ class H2ServerConnection:
             self._guard.credit_sent_data(len(pieces) // 2)
         return sent
 
+    def send_response(self, stream_id: int, fields: Headers, data: bytes) -> int:
+        """send_fields() and send_data(end_stream=True) at once, for a response whose body
+        (not empty) is all there: how many of its bytes went (the rest is send_data()'s,
+        when the windows open)."""
+        sent, pieces = response_frames(self._h2, stream_id, fields, data)
+        self._write(*pieces)
+        if sent:  # a control frame earned per DATA frame (see send_data)
+            self._guard.credit_sent_data(-(-sent // self._h2.max_outbound_frame_size))
+        return sent
+
     def send_trailers(self, stream_id: int, headers: Headers) -> None:
         """The trailer section, which ends the stream."""
         self._call(self._h2.send_headers, stream_id, trailer_fields(headers), end_stream=True)
@@ -256,14 +269,20 @@ class H2ServerConnection:
         """The stream's cycle is over: its slot counts no more against the stream limit
         (a reset stream keeps its slot until then, so resets free no work). A stream
         still open is reset (CANCEL): h2 counts it against the limit as long as it is."""
-        stream = self._h2.streams.get(stream_id)
-        if stream is not None and not stream.closed:
-            # A complete response to a request still being sent: NO_ERROR (RFC 9113 §8.1).
-            done = stream.state_machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
-            self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
-        self._h2.busy.discard(stream_id)
-        self._h2.forget(stream_id)
-        self._trailers.pop(stream_id, None)
+        conn = self._h2
+        stream = conn.streams.get(stream_id)
+        conn.busy.discard(stream_id)
+        if stream is not None:
+            machine = stream.state_machine
+            if machine.state is not _CLOSED:
+                # A complete response to a request still being sent: NO_ERROR (§8.1).
+                done = machine.state is h2.stream.StreamState.HALF_CLOSED_LOCAL
+                self.reset_stream(stream_id, ErrorCode.NO_ERROR if done else ErrorCode.CANCEL)
+            if machine.state is _CLOSED:  # out of h2's table, as its own walk would drop it
+                del conn.streams[stream_id]
+                conn._closed_streams[stream_id] = machine.stream_closed_by
+        if self._trailers:
+            self._trailers.pop(stream_id, None)
         self._flow.release(stream_id)
 
     @property

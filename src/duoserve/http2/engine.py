@@ -15,6 +15,7 @@ from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
 
 from .events import ErrorCode, StreamReset
 from .inbound import Malformed, inbound_trailers, request_head
+from .lifecycle import StreamMaker
 from .tables import bound_decoder
 
 _RECEIVING = {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_LOCAL}
@@ -32,6 +33,11 @@ class ServerH2(h2.connection.H2Connection):
     refuse_above: int
     failure: ErrorCode | None
     connect_protocol: bool  # SETTINGS_ENABLE_CONNECT_PROTOCOL advertised
+    # Read per stream, kept here while the settings they come from stay (h2's Settings
+    # look each one up by an enum hashed in Python): the streams we admit at once, and
+    # the maker of new streams (None until the next is needed).
+    cap: int
+    maker: StreamMaker | None = None
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         sid = frame.stream_id
@@ -39,10 +45,7 @@ class ServerH2(h2.connection.H2Connection):
             sid not in self.streams
             and sid & 1
             and sid > self.highest_inbound_stream_id
-            and (
-                len(self.busy) >= self.local_settings.max_concurrent_streams
-                or sid > self.refuse_above
-            )
+            and (len(self.busy) >= self.cap or sid > self.refuse_above)
         ):
             h2.connection._decode_headers(self.decoder, frame.data)
             self.highest_inbound_stream_id = sid
@@ -81,7 +84,33 @@ class ServerH2(h2.connection.H2Connection):
     def _local_settings_acked(self) -> Any:
         changes = super()._local_settings_acked()
         bound_decoder(self.decoder, self.local_settings.header_table_size, acked=True)
+        self.settings_changed()
         return changes
+
+    def _acknowledge_settings(self) -> Any:
+        frames = super()._acknowledge_settings()
+        self.settings_changed()
+        return frames
+
+    def settings_changed(self) -> None:
+        """Either side's settings may have changed: what is kept of them is read again."""
+        self.cap = self.local_settings.max_concurrent_streams
+        self.maker = None
+
+    def new_stream(self, stream_id: int) -> h2.stream.H2Stream:
+        """h2's `_begin_new_stream` for a client stream the caller has admitted, without
+        its checks (the caller's) and its debug log calls."""
+        maker = self.maker
+        if maker is None:
+            maker = self.maker = StreamMaker(
+                self.config,
+                self.local_settings.initial_window_size,
+                self.remote_settings.initial_window_size,
+                self.max_outbound_frame_size,
+            )
+        stream = self.streams[stream_id] = maker.make(stream_id)
+        self.highest_inbound_stream_id = stream_id
+        return stream
 
     @property
     def open_inbound_streams(self) -> int:

@@ -101,40 +101,51 @@ class FrameGuard:
         end = len(view)
         pos = min(self._preface_left, end)
         self._preface_left -= pos
+        largest = self._limits.max_frame_size
         while pos < end:
-            if not self._skip and not self._header and end - pos >= 9:
-                # A whole frame header in this read (nearly always): read it in place.
-                high, low, kind, flags, stream_id = _FRAME_HEAD(view, pos)
-                length = high << 16 | low
-                pos += 9
-                violation = self._check(length, kind, flags, stream_id & 0x7FFF_FFFF, now)
-                if violation is not None:
-                    self._skip = length
-                    return violation
-                if end - pos >= length:
-                    pos += length
-                else:
-                    self._skip = length - (end - pos)
-                    pos = end
-                continue
             if self._skip:
                 step = min(self._skip, end - pos)
                 self._skip -= step
                 pos += step
                 continue
-            need = 9 - len(self._header)
-            self._header += view[pos : pos + need]
-            pos += need
-            if len(self._header) < 9:
-                break
-            header = self._header
-            length = int.from_bytes(header[0:3], "big")
-            stream_id = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
-            violation = self._check(length, header[3], header[4], stream_id, now)
-            self._header = bytearray()
-            self._skip = length
-            if violation is not None:
-                return violation
+            if self._header or end - pos < 9:  # a frame header split across reads
+                need = 9 - len(self._header)
+                self._header += view[pos : pos + need]
+                pos += need
+                if len(self._header) < 9:
+                    break
+                header = self._header
+                length = int.from_bytes(header[0:3], "big")
+                stream_id = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+                violation = self._check(length, header[3], header[4], stream_id, now)
+                self._header = bytearray()
+                self._skip = length
+                if violation is not None:
+                    return violation
+                continue
+            # Whole frame headers in this read (nearly always): read them in place.
+            while True:
+                high, low, kind, flags, stream_id = _FRAME_HEAD(view, pos)
+                length = high << 16 | low
+                pos += 9
+                # A request's HEADERS or a body's DATA frame counts against no bucket.
+                if not (
+                    ((kind == HEADERS and flags & END_HEADERS) or (kind == DATA and length))
+                    and length <= largest
+                    and not self._block_stream
+                    and not self._first
+                ):
+                    violation = self._check(length, kind, flags, stream_id & 0x7FFF_FFFF, now)
+                    if violation is not None:
+                        self._skip = length
+                        return violation
+                pos += length
+                if pos > end:
+                    self._skip = pos - end
+                    pos = end
+                    break
+                if end - pos < 9:
+                    break
         return None
 
     def _check(

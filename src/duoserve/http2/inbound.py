@@ -30,6 +30,11 @@ class Malformed(ValueError):
     """A header block that breaks a field rule: the stream is reset with PROTOCOL_ERROR."""
 
 
+class BadLength(ValueError):
+    """A content-length h2 refuses (not digits, or two that differ): h2 ends the
+    connection with PROTOCOL_ERROR, and so does the express lane (`admit`)."""
+
+
 # RFC 9110 §5.1 and §5.6.2: a field name is a token; RFC 9113 §8.2.1: lower-case only.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 # RFC 9113 §8.2.1: no NUL, CR or LF anywhere; no SP or HTAB first or last.
@@ -46,7 +51,7 @@ _PSEUDO = {b":method": 0, b":scheme": 1, b":authority": 2, b":path": 3, b":proto
 # Request heads remembered: at most this many, of blocks of at most this many bytes.
 _HEAD_COUNT: Final = 256
 _HEAD_BYTES: Final = 2_048
-_HEADS: dict[tuple[Any, ...], RequestHead] = {}
+_HEADS: dict[tuple[Any, ...], tuple[RequestHead, int | None]] = {}  # with their length
 _HEAD = partial(tuple.__new__, RequestHead)  # from a tuple of its fields, no Python frame
 _VIEW = partial(tuple.__new__, View)
 
@@ -86,18 +91,32 @@ def request_head(
 ) -> RequestHead:
     """The request in a decoded header block, its pseudo-headers taken out, with its
     `view`; Malformed when it breaks a rule. `connect_protocol`: we advertised
-    SETTINGS_ENABLE_CONNECT_PROTOCOL. Clients repeat the same requests, so the heads of
-    short blocks are remembered (the verdict depends on nothing else); each caller gets
-    header lists of its own (apps may change the scope's)."""
+    SETTINGS_ENABLE_CONNECT_PROTOCOL. (For a block h2 has read: it checked the length.)"""
+    return admit(stream_id, fields, end_stream, connect_protocol)[0]
+
+
+def admit(
+    stream_id: int,
+    fields: Iterable[tuple[bytes, bytes]],
+    end_stream: bool,
+    connect_protocol: bool,
+) -> tuple[RequestHead, int | None]:
+    """request_head() and the body length its content-length announces (None without
+    one), h2's rule checked first: BadLength, then Malformed. Clients repeat the same
+    requests, so the heads of short blocks are remembered (the verdicts depend on
+    nothing else); each caller gets header lists of its own (apps may change the
+    scope's)."""
     key = (tuple(fields), end_stream, connect_protocol)
-    head = _HEADS.get(key)
-    if head is None:
+    found = _HEADS.get(key)
+    if found is None:
+        length = content_length(key[0])
         head = _request_head(stream_id, key[0], end_stream, connect_protocol)
-        head = head._replace(view=view_of(head))
+        found = head._replace(view=view_of(head)), length
         if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
             if len(_HEADS) >= _HEAD_COUNT:
                 _HEADS.clear()
-            _HEADS[key] = head
+            _HEADS[key] = found
+    head, length = found
     view = head.view
     assert view is not None
     # The remembered head and view, each with a list of its own: tuples, made in C.
@@ -110,7 +129,23 @@ def request_head(
             head.protocol,
             _VIEW((*view[:5], list(view.headers), *view[6:])),
         )
-    )
+    ), length
+
+
+def content_length(fields: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The content-length of a request's fields as h2 reads it for a server's stream
+    (`H2Stream._initialize_content_length`): digits only, repeats equal; BadLength."""
+    length: int | None = None
+    for name, value in fields:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise BadLength(f"Invalid content-length header: {value!r}")
+            parsed = int(value, 10)
+            if length is None:
+                length = parsed
+            elif parsed != length:
+                raise BadLength(f"Conflicting content-length headers: {length} and {parsed}")
+    return length
 
 
 def view_of(head: RequestHead) -> View:

@@ -57,6 +57,7 @@ def state(server: H2ServerConnection) -> Any:
                 s.inbound_flow_control_window,
                 s.outbound_flow_control_window,
                 s.max_outbound_frame_size,
+                sorted(vars(s.state_machine).items()),  # what each move left
             )
             for sid, s in conn.streams.items()
         ),
@@ -138,6 +139,24 @@ SCENARIOS: dict[str, tuple[Any, dict[str, Any]]] = {
         {},
     ),
     "a bad content-length": (lambda o: [request(1, o, [*GET, (b"content-length", b"x")])], {}),
+    "content-lengths that differ": (
+        lambda o: [request(1, o, [*GET, (b"content-length", b"1"), (b"content-length", b"2")])],
+        {},
+    ),
+    "a bad content-length and a malformed field": (
+        lambda o: [request(1, o, [*GET, (b"content-length", b"x"), (b"Upper", b"v")])],
+        {},
+    ),
+    "the same body length again (a remembered head)": (
+        lambda o: [
+            b"".join(
+                request(sid, o, [(b":method", b"POST"), *GET[1:], (b"content-length", b"3")])
+                for sid in (1, 3)
+            )
+            + DataFrame(3, data=b"abcd", flags=["END_STREAM"]).serialize()
+        ],
+        {},
+    ),
     "malformed fields": (lambda o: [request(1, o, [*GET, (b"Upper", b"v")]) + request(3, o)], {}),
     "a pseudo-header missing": (lambda o: [request(1, o, GET[1:])], {}),
     "bad hpack": (lambda o: [headers(1, b"\xff\xff\xff\xff\x0f")], {}),
