@@ -69,8 +69,9 @@ def serve(first: bytes, reads: list[bytes]) -> int:
     for data in reads:
         for event in conn.receive_data(data):
             if type(event) is RequestHead:
-                conn.send_fields(event.stream_id, RESPONSE)
-                conn.send_data(event.stream_id, b"Hello, world!", end_stream=True)
+                # The whole response in one call, as the driver sends a response whose
+                # body is all there (H2Stream.respond).
+                conn.send_response(event.stream_id, RESPONSE, b"Hello, world!")
                 conn.release(event.stream_id)
                 done += 1
         conn.output()
