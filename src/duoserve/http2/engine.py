@@ -13,7 +13,8 @@ from h2.stream import StreamClosedBy
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
 
-from .events import ErrorCode, StreamReset
+from .decoder import ServerDecoder
+from .events import ErrorCode, RequestHead, StreamReset
 from .inbound import Malformed, inbound_trailers, request_head
 from .lifecycle import StreamMaker
 from .tables import bound_decoder
@@ -36,8 +37,12 @@ class ServerH2(h2.connection.H2Connection):
     # Read per stream, kept here while the settings they come from stay (h2's Settings
     # look each one up by an enum hashed in Python): the streams we admit at once, and
     # the maker of new streams (None until the next is needed).
+    decoder: ServerDecoder
     cap: int
     maker: StreamMaker | None = None
+    # The last request stream the express lane opened: (header block, the decoder's
+    # table changes, END_STREAM, its remembered head and length).
+    last_open: tuple[bytes, int, bool, tuple[RequestHead, int | None]] | None = None
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         sid = frame.stream_id

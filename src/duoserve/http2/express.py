@@ -21,9 +21,10 @@ import h2.connection
 import h2.errors
 import h2.exceptions
 import h2.frame_buffer
+from hpack.exceptions import HPACKError
 
 from .engine import ServerH2
-from .inbound import BadLength, Malformed, admit
+from .inbound import BadLength, Malformed, fresh, remembered
 from .lifecycle import opened
 
 _HEADERS = 0x1
@@ -34,6 +35,7 @@ _READY = {h2.connection.ConnectionState.IDLE, _OPEN}  # where RECV_HEADERS opens
 _RECV = h2.connection.ConnectionInputs.RECV_HEADERS
 _FRAME_HEAD = struct.Struct(">BHBBL").unpack_from  # length (8 + 16 bits), type, flags, id
 _decode_headers = h2.connection._decode_headers
+_LAST_BLOCK = 1_024  # the longest header block remembered as the last one opened
 # The bytes h2's frame buffer holds: `_data` since h2 4.2, `data` before.
 _PENDING = "_data" if hasattr(h2.frame_buffer.FrameBuffer(), "_data") else "data"
 
@@ -79,15 +81,33 @@ def receive(conn: ServerH2, data: bytes) -> list[Any]:
 
 def _open(conn: ServerH2, sid: int, block: bytes, ended: bool) -> list[Any]:
     """h2's `_receive_headers_frame` for a new stream, then ours: the stream's RequestHead,
-    or nothing and a reset when the block is malformed."""
+    or nothing and a reset when the block is malformed. A block the same as the last one
+    opened, whose decoding changed nothing in the table that has not changed since, means
+    the same request: it is not decoded or checked again (hpack's table-size rule is)."""
+    decoder = conn.decoder
+    table = decoder.header_table
+    last = conn.last_open
     try:
-        headers = _decode_headers(conn.decoder, block)
+        if last is not None and last[1] == table.changes and last[2] is ended and last[0] == block:
+            try:
+                decoder._assert_valid_table_size()
+            except HPACKError as exc:  # as h2's _decode_headers raises it
+                raise h2.exceptions.ProtocolError(f"Error decoding header block: {exc}") from exc
+            found = last[3]
+        else:
+            changes = table.changes
+            headers = _decode_headers(decoder, block)
+            last = None
         if conn.state_machine.state is not _OPEN:
             conn.state_machine.process_input(_RECV)
         stream = conn.new_stream(sid)
         opened(stream.state_machine, ended)
-        # h2's content-length rule (a connection error), then the field rules.
-        head, stream._expected_content_length = admit(sid, headers, ended, conn.connect_protocol)
+        if last is None:  # h2's content-length rule (a connection error), then the fields'
+            found = remembered(headers, ended, conn.connect_protocol)
+            # Kept with the count from before decoding: a block that added to the
+            # table never matches again (the count has moved on).
+            if len(block) <= _LAST_BLOCK:
+                conn.last_open = (block, changes, ended, found)
     except BadLength as exc:  # as h2's receive_data: GOAWAY, then raise
         conn._terminate_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
         raise h2.exceptions.ProtocolError(str(exc)) from None
@@ -97,5 +117,6 @@ def _open(conn: ServerH2, sid: int, block: bytes, ended: bool) -> list[Any]:
     except Malformed:
         conn._prepare_for_sending(conn._malformed(sid))
         return []
+    stream._expected_content_length = found[1]
     conn.busy.add(sid)
-    return [head]
+    return [fresh(found[0], sid)]

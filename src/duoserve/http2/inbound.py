@@ -92,44 +92,44 @@ def request_head(
     """The request in a decoded header block, its pseudo-headers taken out, with its
     `view`; Malformed when it breaks a rule. `connect_protocol`: we advertised
     SETTINGS_ENABLE_CONNECT_PROTOCOL. (For a block h2 has read: it checked the length.)"""
-    return admit(stream_id, fields, end_stream, connect_protocol)[0]
+    return fresh(remembered(fields, end_stream, connect_protocol)[0], stream_id)
 
 
-def admit(
-    stream_id: int,
-    fields: Iterable[tuple[bytes, bytes]],
-    end_stream: bool,
-    connect_protocol: bool,
+def remembered(
+    fields: Iterable[tuple[bytes, bytes]], end_stream: bool, connect_protocol: bool
 ) -> tuple[RequestHead, int | None]:
-    """request_head() and the body length its content-length announces (None without
-    one), h2's rule checked first: BadLength, then Malformed. Clients repeat the same
-    requests, so the heads of short blocks are remembered (the verdicts depend on
-    nothing else); each caller gets header lists of its own (apps may change the
-    scope's)."""
+    """The request's head as `fresh` copies it for each stream, and the body length its
+    content-length announces (None without one), h2's length rule checked first:
+    BadLength, then Malformed. Clients repeat the same requests, so the heads of short
+    blocks are remembered (the verdicts depend on nothing else)."""
     key = (tuple(fields), end_stream, connect_protocol)
     found = _HEADS.get(key)
     if found is None:
         length = content_length(key[0])
-        head = _request_head(stream_id, key[0], end_stream, connect_protocol)
+        head = _request_head(0, key[0], end_stream, connect_protocol)
         found = head._replace(view=view_of(head)), length
         if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
             if len(_HEADS) >= _HEAD_COUNT:
                 _HEADS.clear()
             _HEADS[key] = found
-    head, length = found
+    return found
+
+
+def fresh(head: RequestHead, stream_id: int) -> RequestHead:
+    """A remembered head for one stream: its head and view each with a header list of
+    its own (apps may change the scope's), both tuples made in C."""
     view = head.view
     assert view is not None
-    # The remembered head and view, each with a list of its own: tuples, made in C.
     return _HEAD(
         (
             stream_id,
             *head[1:5],
             list(head.headers),
-            end_stream,
+            head.end_stream,
             head.protocol,
             _VIEW((*view[:5], list(view.headers), *view[6:])),
         )
-    ), length
+    )
 
 
 def content_length(fields: Iterable[tuple[bytes, bytes]]) -> int | None:

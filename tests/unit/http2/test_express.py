@@ -118,6 +118,24 @@ def _frames() -> dict[str, bytes]:
     return found
 
 
+def _repeated_after_a_change(enc: Encoder) -> list[bytes]:
+    """x-a goes into the table; a block naming it by index is sent twice, around a block
+    that adds x-b, which takes that index: the second time the block means x-b."""
+    first = request(1, enc, [*GET, (b"x-a", b"1")])
+    again = enc.encode([*GET, (b"x-a", b"1")])  # all indexed now: changes no table
+    other = request(5, enc, [*GET, (b"x-b", b"2")])
+    return [first + headers(3, again) + other + headers(7, again) + headers(9, again)]
+
+
+def _repeated_after_our_ack(enc: Encoder) -> list[bytes]:
+    """A block that changes no table, sent before and after the client acknowledges our
+    smaller table: the second time its table is too large (no size update came)."""
+    first = headers(1, enc.encode(GET))
+    again = enc.encode(GET)
+    ack = SettingsFrame(0, flags=["ACK"]).serialize()
+    return [first + headers(3, again), ack + headers(5, again)]
+
+
 F = _frames()
 BIG = [*GET, (b"x", b"y" * 4000)]
 # name -> (the reads, made with one encoder of the scenario's own; limits)
@@ -156,6 +174,20 @@ SCENARIOS: dict[str, tuple[Any, dict[str, Any]]] = {
             + DataFrame(3, data=b"abcd", flags=["END_STREAM"]).serialize()
         ],
         {},
+    ),
+    "a repeated block after the table changed (the same bytes, another request)": (
+        lambda o: _repeated_after_a_change(o),
+        {},
+    ),
+    "a repeated block with and without END_STREAM": (
+        lambda o: (lambda b: [headers(1, b) + headers(3, b, "END_HEADERS") + headers(5, b)])(
+            o.encode(GET)
+        ),
+        {},
+    ),
+    "a repeated block once our smaller table is acknowledged": (
+        lambda o: _repeated_after_our_ack(o),
+        {"header_table_size": 256},
     ),
     "malformed fields": (lambda o: [request(1, o, [*GET, (b"Upper", b"v")]) + request(3, o)], {}),
     "a pseudo-header missing": (lambda o: [request(1, o, GET[1:])], {}),
