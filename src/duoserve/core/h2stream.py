@@ -382,9 +382,13 @@ class H2Framing:
         return data
 
     def last(self, data: bytes) -> bytes:
-        if self.framing is Framing.NONE:
+        framing = self.framing
+        if framing is Framing.NONE:
             data = b""
-        self._count(data)
+        elif framing is Framing.LENGTH:  # _count() inline: every response passes here
+            self._remaining -= len(data)
+            if self._remaining < 0:
+                raise ResponseError("response body longer than its Content-Length")
         if self._remaining > 0:
             raise ResponseError(
                 f"response body shorter than its Content-Length ({self._remaining} missing)"
