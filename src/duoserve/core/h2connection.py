@@ -11,6 +11,7 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 
 import anyio
@@ -233,27 +234,26 @@ class H2Driver:
                     self._writer_scope.cancel()
 
     async def _read(self, tg: anyio.abc.TaskGroup) -> None:
-        """Read and dispatch until the client leaves, the connection fails, it is idle
-        past timeout_keep_alive, or a graceful stop finds no stream left."""
+        """Read and dispatch until the client leaves, the connection fails, it is idle past
+        timeout_keep_alive (`idle`'s deadline while no stream is busy; one scope for every
+        read, as each costs a backend lookup), or a graceful stop finds no stream left."""
         config = self.ctx.config
         h2 = self.h2
-        with self._spared() as scope:
-            self._reading = scope
+        with self._spared() as self._reading, anyio.CancelScope() as idle:
             while not h2.ended and not self.dead:
                 if self._finished_stopping():
                     return
-                with anyio.CancelScope() as wait:
-                    self._idle_wait = wait
-                    if not h2.busy:
-                        wait.deadline = anyio.current_time() + config.timeout_keep_alive
-                    try:
-                        data = await self.stream.receive(_READ_SIZE)
-                    except _STREAM_ERRORS:
-                        data = b""
-                    finally:
-                        self._idle_wait = None
-                if wait.cancelled_caught:
-                    return  # idle: the final GOAWAY says NO_ERROR
+                if not h2.busy:
+                    idle.deadline = anyio.current_time() + config.timeout_keep_alive
+                elif idle.deadline != math.inf:
+                    idle.deadline = math.inf
+                self._idle_wait = idle
+                try:
+                    data = await self.stream.receive(_READ_SIZE)
+                except _STREAM_ERRORS:
+                    data = b""
+                finally:
+                    self._idle_wait = None
                 if not data:
                     self._fail()
                     return
