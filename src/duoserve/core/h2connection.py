@@ -21,6 +21,7 @@ import anyio.lowlevel
 from ..asgi.context import ServerContext
 from ..asgi.scope import http_scope
 from ..edge.proxy import resolve_proxy
+from ..errors import ClientDisconnected
 from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
@@ -79,6 +80,7 @@ class H2Driver:
         self._tasks: ConnectionTasks  # the workers' and tunnels' tasks, made in run()
         self._queue: deque[H2Stream] = deque()  # streams waiting for a worker
         self.loop = running_loop()  # for the Wakeups, made per wait (None on trio)
+        self._now = anyio.current_time if self.loop is None else self.loop.time  # no lookup
         self._waiting = 0  # idle workers (one at most), from its wait until it runs again
         self._more: Wakeup | None = None  # the idle worker waits for streams queued
         self._starting = False  # a worker task is started but has not run yet
@@ -139,8 +141,6 @@ class H2Driver:
                 self._full.append(room := Wakeup(self.loop))
                 await room.wait()
         if self.dead:
-            from ..errors import ClientDisconnected
-
             raise ClientDisconnected("the client has disconnected")
 
     def _spared(self) -> contextlib.AbstractContextManager[anyio.CancelScope]:
@@ -244,7 +244,7 @@ class H2Driver:
                 if self._finished_stopping():
                     return
                 if not h2.busy:
-                    idle.deadline = anyio.current_time() + config.timeout_keep_alive
+                    idle.deadline = self._now() + config.timeout_keep_alive
                 elif idle.deadline != math.inf:
                     idle.deadline = math.inf
                 self._idle_wait = idle
@@ -414,7 +414,7 @@ class H2Driver:
                 self._reading.cancel()
             elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
                 timeout = self.ctx.config.timeout_keep_alive
-                self._idle_wait.deadline = anyio.current_time() + timeout
+                self._idle_wait.deadline = self._now() + timeout
 
 
 __all__ = ["ErrorCode", "H2Driver", "serve_h2"]
