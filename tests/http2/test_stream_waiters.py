@@ -1,14 +1,19 @@
 """An HTTP/2 stream with two of the app's tasks waiting on it at once (a response blocked on
-the client's window while another task awaits receive()): a window update wakes both."""
+the client's window while another task awaits receive()): a window update wakes both, and
+one waiter cancelled (here, or in the driver's drain()) leaves the other waiting."""
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import pytest
 
 pytest.importorskip("h2")
+from duoserve.core.h2connection import H2Driver
+from duoserve.core.h2stream import H2Stream
+from duoserve.net.wakeup import running_loop
 from tests.conftest import running_server
 from tests.http2.h2ws_client import open_client
 
@@ -52,3 +57,58 @@ async def test_a_window_update_wakes_the_sender_while_another_task_waits() -> No
             with anyio.fail_after(2):  # well before the 3 s of the receive()
                 await client.until(done)
             assert received == 300_000 and stream.reset is None
+
+
+async def test_a_cancelled_wait_leaves_the_other_waiter_waiting() -> None:
+    """Each waiter has a wake-up of its own: on asyncio a cancelled wait cancels its
+    future, which, shared, would end the other task's wait with a stray CancelledError."""
+    driver = SimpleNamespace(h2=None, ctx=SimpleNamespace(config=None), loop=running_loop())
+    port = H2Stream(cast(Any, driver), 1, cast(Any, None))
+    ended: list[str] = []
+
+    async def waits() -> None:
+        await port._wait()
+        ended.append("woken")
+
+    async def gives_up() -> None:
+        with anyio.move_on_after(0.05):
+            await port._wait()
+        ended.append("cancelled")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waits)
+            tg.start_soon(gives_up)
+            await anyio.sleep(0.2)
+            assert ended == ["cancelled"]
+            port.wake()
+    assert ended == ["cancelled", "woken"]
+
+
+async def test_a_cancelled_drain_leaves_the_other_stream_waiting_for_the_writer() -> None:
+    """Streams past the high-water mark wait in drain() with a wake-up each, for the same
+    reason; the writer's take lets every one still waiting go."""
+    driver = object.__new__(H2Driver)  # only the output queue's state, which drain() reads
+    driver.loop = running_loop()
+    driver._pending, driver._queued, driver._taken, driver.dead = False, 1 << 20, 0, False
+    driver._full = []
+    ended: list[str] = []
+
+    async def waits() -> None:
+        await driver.drain()
+        ended.append("let go")
+
+    async def gives_up() -> None:
+        with anyio.move_on_after(0.05):
+            await driver.drain()
+        ended.append("cancelled")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waits)
+            tg.start_soon(gives_up)
+            await anyio.sleep(0.2)
+            assert ended == ["cancelled"]
+            driver._taken += 1  # what the writer does when it takes the queue
+            driver._let_go()
+    assert ended == ["cancelled", "let go"]

@@ -11,14 +11,17 @@ per-request features as HTTP/1.1 (limits, proxy headers, request ids, access log
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from ..asgi.context import ServerContext
 from ..asgi.scope import http_scope
 from ..edge.proxy import resolve_proxy
+from ..errors import ClientDisconnected
 from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
@@ -26,6 +29,7 @@ from ..http2.events import ErrorCode
 from ..http2.inbound import view_of
 from ..net.streams import send_parts_within
 from ..net.tasks import ConnectionTasks
+from ..net.wakeup import Wakeup, running_loop
 from ..types import ConnInfo
 from .featured import serve_featured
 from .h2connect import H2Tunnel, serve_connect
@@ -75,17 +79,18 @@ class H2Driver:
         self.streams: dict[int, H2Stream] = {}
         self._tasks: ConnectionTasks  # the workers' and tunnels' tasks, made in run()
         self._queue: deque[H2Stream] = deque()  # streams waiting for a worker
-        self._waiting = 0  # idle workers, waiting for _more
-        self._more = anyio.Event()  # set when streams are queued for the idle worker
+        self.loop = running_loop()  # for the Wakeups, made per wait (None on trio)
+        self._now = anyio.current_time if self.loop is None else self.loop.time  # no lookup
+        self._waiting = 0  # idle workers (one at most), from its wait until it runs again
+        self._more: Wakeup | None = None  # the idle worker waits for streams queued
         self._starting = False  # a worker task is started but has not run yet
         self._out: list[bytes | memoryview] = []  # frames for the writer, in order
         self._queued = 0  # bytes in _out
         self._pending = False  # the sans-IO connection has output not yet in _out
         self._taken = 0  # how many times the writer has taken _out
-        self._out_ready = anyio.Event()  # the writer has something to send
-        self._room = anyio.Event()  # the writer took the queued output
-        self._room.set()
-        self._sent = anyio.Event()  # the writer emptied the buffer (for the last GOAWAY)
+        self._idle_writer: Wakeup | None = None  # the writer waits for something to send
+        self._full: list[Wakeup] = []  # streams waiting for the writer to take _out
+        self._sent: Wakeup | None = None  # for the last GOAWAY: the writer emptied _out
         self._reading: anyio.CancelScope | None = None
         self._writer_scope = anyio.CancelScope()  # the writer's, once it runs
         self._idle_wait: anyio.CancelScope | None = None  # a read: idle once no stream is busy
@@ -108,7 +113,10 @@ class H2Driver:
         in one take per write rather than one per frame (a stream queues several)."""
         if not self._pending:
             self._pending = True
-            self._out_ready.set()
+            writer = self._idle_writer
+            if writer is not None:
+                self._idle_writer = None
+                writer.set()
 
     def _take_out(self) -> None:
         """Move what the sans-IO connection wants sent into the writer's queue."""
@@ -117,8 +125,6 @@ class H2Driver:
         if pieces and not self.dead:
             self._out += pieces
             self._queued += sum(map(len, pieces))
-            if self._queued > _HIGH_WATER and self._room.is_set():
-                self._room = anyio.Event()
 
     def must_drain(self) -> bool:
         if self._pending:
@@ -128,14 +134,13 @@ class H2Driver:
     async def drain(self) -> None:
         """Past the high-water mark: until the writer has taken what is queued now (it
         fails the connection past timeout_io). Every stream waiting is let go when it does,
-        rather than one at a time, so each wait costs one wake-up."""
+        rather than one at a time; each has a Wakeup of its own (one waiter each)."""
         if self.must_drain():
             taken = self._taken
             while taken == self._taken and not self.dead:
-                await self._room.wait()
+                self._full.append(room := Wakeup(self.loop))
+                await room.wait()
         if self.dead:
-            from ..errors import ClientDisconnected
-
             raise ClientDisconnected("the client has disconnected")
 
     def _spared(self) -> contextlib.AbstractContextManager[anyio.CancelScope]:
@@ -159,25 +164,36 @@ class H2Driver:
     async def _write_all(self) -> None:
         timeout = self.ctx.config.timeout_io
         while True:
-            await self._out_ready.wait()
-            self._out_ready = anyio.Event()
+            if self._pending or self._out:  # queued while a write waited: one checkpoint
+                await anyio.lowlevel.checkpoint()  # first for more, as an Event set did
+            else:
+                self._idle_writer = writer = Wakeup(self.loop)
+                await writer.wait()
             if self._pending:
                 self._take_out()
             pieces = self._out
             self._out = []
             self._queued = 0
             self._taken += 1
-            self._room.set()
+            if self._full:
+                self._let_go()
             if pieces:  # one write, one system call, the frames not copied
                 await send_parts_within(self.stream, pieces, timeout)
-            if not self._out and not self._pending:
+            if self._sent is not None and not self._out and not self._pending:
                 self._sent.set()
+
+    def _let_go(self) -> None:  # the streams waiting in drain()
+        full = self._full
+        self._full = []
+        for room in full:
+            room.set()
 
     def _fail(self) -> None:
         """The socket is gone or stalled: every stream learns the client left."""
         self.dead = True
-        self._room.set()
-        self._sent.set()
+        self._let_go()
+        if self._sent is not None:
+            self._sent.set()
         for port in self.streams.values():
             port.reset_by_peer()
         if self._reading is not None:
@@ -209,36 +225,35 @@ class H2Driver:
                 h2.close()
                 self._take_out()
                 if self._out and not self.dead:
-                    self._out_ready.set()
-                    self._sent = anyio.Event()
+                    self._sent = sent = Wakeup(self.loop)
+                    self.queue_out()  # wakes the writer
                     with anyio.move_on_after(_CLOSE_GRACE, shield=True):
-                        await self._sent.wait()
+                        await sent.wait()
                 with anyio.CancelScope(shield=True):
                     await self._tasks.aclose()  # cancels the group too
                     self._writer_scope.cancel()
 
     async def _read(self, tg: anyio.abc.TaskGroup) -> None:
-        """Read and dispatch until the client leaves, the connection fails, it is idle
-        past timeout_keep_alive, or a graceful stop finds no stream left."""
+        """Read and dispatch until the client leaves, the connection fails, it is idle past
+        timeout_keep_alive (`idle`'s deadline while no stream is busy; one scope for every
+        read, as each costs a backend lookup), or a graceful stop finds no stream left."""
         config = self.ctx.config
         h2 = self.h2
-        with self._spared() as scope:
-            self._reading = scope
+        with self._spared() as self._reading, anyio.CancelScope() as idle:
             while not h2.ended and not self.dead:
                 if self._finished_stopping():
                     return
-                with anyio.CancelScope() as wait:
-                    self._idle_wait = wait
-                    if not h2.busy:
-                        wait.deadline = anyio.current_time() + config.timeout_keep_alive
-                    try:
-                        data = await self.stream.receive(_READ_SIZE)
-                    except _STREAM_ERRORS:
-                        data = b""
-                    finally:
-                        self._idle_wait = None
-                if wait.cancelled_caught:
-                    return  # idle: the final GOAWAY says NO_ERROR
+                if not h2.busy:
+                    idle.deadline = self._now() + config.timeout_keep_alive
+                elif idle.deadline != math.inf:
+                    idle.deadline = math.inf
+                self._idle_wait = idle
+                try:
+                    data = await self.stream.receive(_READ_SIZE)
+                except _STREAM_ERRORS:
+                    data = b""
+                finally:
+                    self._idle_wait = None
                 if not data:
                     self._fail()
                     return
@@ -306,9 +321,10 @@ class H2Driver:
         port = H2Stream(self, stream_id, head)
         self.streams[stream_id] = port
         self._queue.append(port)
-        if self._waiting:
-            self._more.set()
-        elif not self._starting:
+        if (more := self._more) is not None:  # the idle worker's (inlined _wake_idle())
+            self._more = None
+            more.set()
+        elif not (self._waiting or self._starting):  # none woken yet to run, none on its way
             self._starting = True
             self._tasks.start(self._work)
 
@@ -326,7 +342,7 @@ class H2Driver:
                     port = queue.popleft()
                     if queue and not self._starting:
                         if self._waiting:
-                            self._more.set()
+                            self._wake_idle()
                         else:
                             self._starting = True
                             self._tasks.start(self._work)
@@ -338,15 +354,19 @@ class H2Driver:
                     return  # one idle worker is enough
                 self._waiting += 1
                 try:
-                    await self._more.wait()
+                    self._more = more = Wakeup(self.loop)
+                    await more.wait()
                 finally:
                     self._waiting -= 1
-                    if self._more.is_set():
-                        self._more = anyio.Event()
         finally:
             if not (self._waiting or self._starting):  # cancelled: no worker is left
                 while queue:
                     self._done(queue.popleft())
+
+    def _wake_idle(self) -> None:
+        if (more := self._more) is not None:  # None once woken: it runs soon
+            self._more = None
+            more.set()
 
     async def _serve(self, port: H2Stream) -> None:
         """One request: the same features and cycle as HTTP/1.1's HTTPConnection._serve."""
@@ -394,7 +414,7 @@ class H2Driver:
                 self._reading.cancel()
             elif self._idle_wait is not None:  # idle from now: the keep-alive timeout
                 timeout = self.ctx.config.timeout_keep_alive
-                self._idle_wait.deadline = anyio.current_time() + timeout
+                self._idle_wait.deadline = self._now() + timeout
 
 
 __all__ = ["ErrorCode", "H2Driver", "serve_h2"]

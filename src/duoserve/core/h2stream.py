@@ -23,6 +23,7 @@ from ..http1.framing import body_allowed, reason_phrase
 from ..http1.headers import Framing, HeaderCache, ResponseError
 from ..http2.events import ErrorCode, StreamGone
 from ..http2.headers import response_fields
+from ..net.wakeup import Wakeup
 from ..types import Headers
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class H2Stream:
     received = 0  # request-body bytes, for --limit-request-body
     _taken = 0  # the last body part handed to the cycle, not yet credited
     ended = False  # the client's END_STREAM came
-    _wake: anyio.Event | None = None
+    _wake: list[Wakeup] | None = None  # the tasks waiting on the stream
     _out: bytes | memoryview = b""  # response bytes past the window
     _out_end = False  # the stream ends once _out is sent
     _trailers: Headers | None = None
@@ -79,10 +80,11 @@ class H2Stream:
     def wake(self) -> None:
         """Wake every task waiting on the stream (the app's sender and a receive() may wait
         at once); each checks again what it waits for."""
-        event = self._wake
-        if event is not None:
+        waiters = self._wake
+        if waiters is not None:
             self._wake = None
-            event.set()
+            for waiter in waiters:
+                waiter.set()
 
     def feed(self, data: bytes) -> None:
         self.inbox.append(Body(data))
@@ -99,10 +101,13 @@ class H2Stream:
         self.wake()
 
     async def _wait(self) -> None:
-        event = self._wake  # one event for all waiters: a second must not orphan the first
-        if event is None:
-            self._wake = event = anyio.Event()
-        await event.wait()
+        # One each: a cancelled wait cancels its future, which would end a sharer's wait too.
+        waiter = Wakeup(self.driver.loop)
+        if self._wake is None:
+            self._wake = [waiter]
+        else:
+            self._wake.append(waiter)
+        await waiter.wait()
 
     # -- the codec side: request body events ----------------------------------------------
     def receive_data(self, data: bytes) -> None:

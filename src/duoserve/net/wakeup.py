@@ -7,20 +7,34 @@ import asyncio
 import anyio
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, None on trio: for a caller that makes many Wakeups, to
+    look it up once (on Python 3.11 each lookup is a getpid() system call)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Wakeup:
     """On asyncio a bare future: anyio's Event costs a backend lookup to make and a
     cancellation checkpoint per wait, on paths that wait once per message. On trio,
     anyio's Event. Cancel scopes interrupt `wait()` like any other await; `set()` from the
-    event loop's thread only, and setting twice is harmless."""
+    event loop's thread only, and setting twice is harmless.
+
+    One waiter only: on asyncio a cancelled wait cancels the future, which would end every
+    other task's wait too. `loop`: the running loop, from running_loop(), or looked up."""
 
     __slots__ = ("_event", "_future")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._future: asyncio.Future[None] | None = None
         self._event: anyio.Event | None = None
-        try:
-            self._future = asyncio.get_running_loop().create_future()
-        except RuntimeError:  # trio
+        if loop is None:
+            loop = running_loop()
+        if loop is not None:
+            self._future = loop.create_future()
+        else:  # trio
             self._event = anyio.Event()
 
     async def wait(self) -> None:
