@@ -1,7 +1,7 @@
-"""The HTTP/2 connection driver: a task per stream through the one HTTP cycle, one writer.
+"""The HTTP/2 connection driver: streams through the one HTTP cycle in workers, one writer.
 
-Socket bytes go into the sans-IO H2ServerConnection; each stream is served by the one
-HTTP cycle in a task of its own, and one writer task takes frames to the socket.
+Socket bytes go into the sans-IO H2ServerConnection; the connection's workers serve its
+streams by the one HTTP cycle, and one writer task takes frames to the socket.
 
 No protocol rule lives here (they are in `http2/`), and no ASGI semantics (they are in
 `asgi.cycle`): this module moves bytes, starts and ends tasks, and applies the same
@@ -25,7 +25,6 @@ from ..errors import ClientDisconnected
 from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
-from ..http2.events import ErrorCode
 from ..http2.inbound import view_of
 from ..net.streams import send_parts_within
 from ..net.tasks import ConnectionTasks
@@ -33,7 +32,8 @@ from ..net.wakeup import Wakeup, running_loop
 from ..types import ConnInfo
 from .featured import serve_featured
 from .h2connect import H2Tunnel, serve_connect
-from .h2stream import H2Cycle, H2Stream
+from .h2framing import H2Cycle
+from .h2stream import H2Stream
 
 _READ_SIZE = 64 * 1024
 _HIGH_WATER = 64 * 1024  # queued output above which senders wait for the writer
@@ -417,4 +417,4 @@ class H2Driver:
                 self._idle_wait.deadline = self._now() + timeout
 
 
-__all__ = ["ErrorCode", "H2Driver", "serve_h2"]
+__all__ = ["H2Driver", "serve_h2", "serve_h2_connection"]

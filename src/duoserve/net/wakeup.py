@@ -30,12 +30,13 @@ class Wakeup:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._future: asyncio.Future[None] | None = None
         self._event: anyio.Event | None = None
-        if loop is None:
-            loop = running_loop()
-        if loop is not None:
-            self._future = loop.create_future()
-        else:  # trio
-            self._event = anyio.Event()
+        if loop is None:  # running_loop() inline: the WebSocket and WSGI paths come here
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # trio
+                self._event = anyio.Event()
+                return
+        self._future = loop.create_future()
 
     async def wait(self) -> None:
         if self._future is not None:

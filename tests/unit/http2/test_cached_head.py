@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from duoserve.core.h2stream import H2Framing
+from duoserve.core.h2framing import H2Framing
 from duoserve.http1.headers import Framing, HeaderCache
 
 DEFAULTS = [(b"server", b"duoserve"), (b"date", b"Mon, 07 Dec 2026 15:00:00 GMT")]
