@@ -28,12 +28,12 @@ class Wakeup:
     __slots__ = ("_event", "_future")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._future: asyncio.Future[None] | None = None
         self._event: anyio.Event | None = None
         if loop is None:  # running_loop() inline: the WebSocket and WSGI paths come here
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # trio
+                self._future: asyncio.Future[None] | None = None
                 self._event = anyio.Event()
                 return
         self._future = loop.create_future()
