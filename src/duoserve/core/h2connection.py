@@ -169,6 +169,8 @@ class H2Driver:
             else:
                 self._idle_writer = writer = Wakeup(self.loop)
                 await writer.wait()
+            while self._starting and self._queue:  # a worker about to serve: its first
+                await anyio.lowlevel.checkpoint()  # output goes in this write, not the next
             if self._pending:
                 self._take_out()
             pieces = self._out
@@ -205,9 +207,8 @@ class H2Driver:
         h2 = self.h2
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._writer)
-            # Streams in plain tasks on asyncio (a task group child costs about a fifth of
-            # a small request), the task group's on trio; ended with the connection, and
-            # cancelled at the graceful deadline with the server's connections.
+            # Workers in plain tasks on asyncio, the group's on trio; ended with the
+            # connection, cancelled at the graceful deadline with the server's connections.
             self._tasks = ConnectionTasks(tg, ctx.connections)
             h2.initiate(None if upgrade is None else upgrade[1])
             if upgrade is not None:
@@ -295,11 +296,9 @@ class H2Driver:
                     else:
                         found.wake()
             elif isinstance(event, ev.ConnectionFailed):
+                name = event.error_code.name
                 self.ctx.error_log.info(
-                    "%s: HTTP/2 connection closed: %s (%s)",
-                    self.peer,
-                    event.reason,
-                    event.error_code.name,
+                    "%s: HTTP/2 connection closed: %s (%s)", self.peer, event.reason, name
                 )
                 self._lose_streams()
             else:  # GoAwayReceived: h2 sends nothing after it
