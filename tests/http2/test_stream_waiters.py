@@ -4,6 +4,7 @@ one waiter cancelled (here, or in the driver's drain()) leaves the other waiting
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -59,20 +60,19 @@ async def test_a_window_update_wakes_the_sender_while_another_task_waits() -> No
             assert received == 300_000 and stream.reset is None
 
 
-async def test_a_cancelled_wait_leaves_the_other_waiter_waiting() -> None:
-    """Each waiter has a wake-up of its own: on asyncio a cancelled wait cancels its
-    future, which, shared, would end the other task's wait with a stray CancelledError."""
-    driver = SimpleNamespace(h2=None, ctx=SimpleNamespace(config=None), loop=running_loop())
-    port = H2Stream(cast(Any, driver), 1, cast(Any, None))
+async def one_gives_up(
+    wait: Callable[[], Awaitable[None]], release: Callable[[], None]
+) -> list[str]:
+    """Two tasks wait; one gives up after 50 ms; then `release()`: what ended, in order."""
     ended: list[str] = []
 
     async def waits() -> None:
-        await port._wait()
-        ended.append("woken")
+        await wait()
+        ended.append("released")
 
     async def gives_up() -> None:
         with anyio.move_on_after(0.05):
-            await port._wait()
+            await wait()
         ended.append("cancelled")
 
     with anyio.fail_after(5):
@@ -80,9 +80,17 @@ async def test_a_cancelled_wait_leaves_the_other_waiter_waiting() -> None:
             tg.start_soon(waits)
             tg.start_soon(gives_up)
             await anyio.sleep(0.2)
-            assert ended == ["cancelled"]
-            port.wake()
-    assert ended == ["cancelled", "woken"]
+            assert ended == ["cancelled"]  # the other still waits
+            release()
+    return ended
+
+
+async def test_a_cancelled_wait_leaves_the_other_waiter_waiting() -> None:
+    """Each waiter has a wake-up of its own: on asyncio a cancelled wait cancels its
+    future, which, shared, would end the other task's wait with a stray CancelledError."""
+    driver = SimpleNamespace(h2=None, ctx=SimpleNamespace(config=None), loop=running_loop())
+    port = H2Stream(cast(Any, driver), 1, cast(Any, None))
+    assert await one_gives_up(port._wait, port.wake) == ["cancelled", "released"]
 
 
 async def test_a_cancelled_drain_leaves_the_other_stream_waiting_for_the_writer() -> None:
@@ -92,23 +100,9 @@ async def test_a_cancelled_drain_leaves_the_other_stream_waiting_for_the_writer(
     driver.loop = running_loop()
     driver._pending, driver._queued, driver._taken, driver.dead = False, 1 << 20, 0, False
     driver._full = []
-    ended: list[str] = []
 
-    async def waits() -> None:
-        await driver.drain()
-        ended.append("let go")
+    def take() -> None:  # what the writer does when it takes the queue
+        driver._taken += 1
+        driver._let_go()
 
-    async def gives_up() -> None:
-        with anyio.move_on_after(0.05):
-            await driver.drain()
-        ended.append("cancelled")
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(waits)
-            tg.start_soon(gives_up)
-            await anyio.sleep(0.2)
-            assert ended == ["cancelled"]
-            driver._taken += 1  # what the writer does when it takes the queue
-            driver._let_go()
-    assert ended == ["cancelled", "let go"]
+    assert await one_gives_up(driver.drain, take) == ["cancelled", "released"]
