@@ -4,6 +4,7 @@ formats, request ids and the static files line, from a subprocess over real sock
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -45,6 +46,28 @@ def test_json_lines_for_server_and_access_logs(tmp_path: Path) -> None:
     assert access[1]["user_agent"] == "probe" and len(access[1]["request_id"]) == 32
     assert access[1]["bytes"] == len("static text")
     assert all(r["worker"] == r["pid"] != supervisor for r in access)
+
+
+def test_default_text_lines_for_server_and_access_logs() -> None:
+    """The text format as users get it by default: the access line (written without a
+    LogRecord) in the same form as the server's own lines, with the worker's pid."""
+    args = ["tests.apps.wsgi_hello:app", "--port", "0", "--workers", "2"]
+    with duoserve(*args) as proc:
+        url = proc.wait_for(SERVING.pattern)["url"]
+        assert httpx.get(url + "/hello?x=1").text == "Hello, world!"
+        proc.wait_for("/hello")
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.popen.wait(15) == 0
+        lines = proc.output().splitlines()
+    stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] INFO "
+    (access,) = [line for line in lines if "/hello" in line]
+    found = re.fullmatch(
+        stamp + r'127\.0\.0\.1:\d+ - "GET /hello\?x=1 HTTP/1\.1" 200 13 \d+\.\dms', access
+    )
+    assert found is not None, access
+    served_line = next(line for line in lines if "serving" in line)
+    supervisor = re.match(stamp, served_line)
+    assert supervisor is not None and found.group(1) != supervisor.group(1)  # a worker's
 
 
 def test_log_config_file_and_access_format(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import string
+import time
 from typing import Any
 
 from ..config.settings import Config
@@ -15,6 +16,7 @@ from ..errors import ConfigError
 from ..http1.events import RequestHead
 from ..http1.head import decode_path
 from ..types import InterfaceName
+from .logging import ServerHandler, TextFormatter
 
 FIELDS = (
     "client",
@@ -123,7 +125,34 @@ class AccessLog:
             else:
                 fields[name] = _header(head, _HEADER_FIELDS[name])
         message = self._format.format_map(fields)
+        direct = self._direct()
+        if direct is not None:
+            handler, formatter = direct
+            try:
+                handler.write_line(formatter.line(message, time.time()))
+                return
+            except Exception:  # logging's path below reports it, as emit() would
+                pass
         self._logger.info(message, extra={"access": fields, **fields})
+
+    def _direct(self) -> tuple[ServerHandler, TextFormatter] | None:
+        """The one handler a line may be written to without a LogRecord: ours, alone, with
+        the text format, no filter on it or the logger, which does not propagate (anything
+        else, a --log-config or a handler added by the program, takes logging's path)."""
+        logger = self._logger
+        handlers = logger.handlers
+        if len(handlers) != 1 or logger.filters or logger.propagate or self._all:
+            return None
+        handler = handlers[0]
+        formatter = handler.formatter
+        if (
+            type(handler) is not ServerHandler
+            or handler.filters
+            or handler.level > logging.INFO
+            or type(formatter) is not TextFormatter
+        ):
+            return None
+        return handler, formatter
 
 
 def _header(head: RequestHead, name: bytes) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,12 +58,42 @@ def _iso(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
+class TextFormatter(logging.Formatter):
+    """The text format; `line()` is what format() makes of an INFO record of a message
+    without arguments, made without the record (and the time text once per second)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "[%(asctime)s] [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S %z"
+        )
+        self._stamp = (-1, "")  # (whole second, its asctime), replaced whole
+
+    def line(self, message: str, created: float) -> str:
+        second, stamp = self._stamp
+        if int(created) != second:
+            stamp = time.strftime(self.datefmt or "", self.converter(created))
+            self._stamp = (int(created), stamp)
+        return f"[{stamp}] [{os.getpid()}] {logging.getLevelName(logging.INFO)} {message}"
+
+
+class ServerHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure()` installs. While it is the access logger's only one, with
+    no filter and the text format, an access line is written by `write_line` without a
+    LogRecord: the record and the handler's calls cost about as much as the request."""
+
+    def write_line(self, line: str) -> None:
+        """emit() of a formatted line: written and flushed under the handler's lock."""
+        self.acquire()
+        try:
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()
+        finally:
+            self.release()
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
-    if log_format == "json":
-        return JsonFormatter()
-    return logging.Formatter(
-        "[%(asctime)s] [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S %z"
-    )
+    return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
 def configure(config: Config) -> None:
@@ -80,7 +111,7 @@ def configure(config: Config) -> None:
             logger = logging.getLogger(name)
             logger.setLevel(level)
             if not logger.handlers:
-                handler = logging.StreamHandler(sys.stderr)
+                handler = ServerHandler(sys.stderr)
                 handler.setFormatter(formatter)
                 logger.addHandler(handler)
                 logger.propagate = False
