@@ -57,6 +57,11 @@ def _duoserve(interface: str, *extra: str) -> tuple[str, ...]:
     )
 
 
+# duoserve with its defaults; not in the memory workload (its 5 s keep-alive timeout
+# closes the idle connections before they are counted).
+DEFAULTS = ("-m", "duoserve", "{app}", "--port", "{port}", "--workers", "{workers}")
+
+
 def _uvicorn(*extra: str) -> tuple[str, ...]:
     return (
         *("-m", "uvicorn", "{app}", "--port", "{port}", "--workers", "{workers}"),
@@ -92,6 +97,8 @@ SERVERS = [
     Server("duoserve-h11", "asgi", "duoserve", ("duoserve",), _duoserve("asgi", "--http", "h11")),
     # The same with --metrics-bind (port 0: the listener is there, nobody scrapes it).
     Server("duoserve-metrics", "asgi", "duoserve", ("duoserve",), _duoserve("asgi", *METRICS)),
+    # As users run it: no option but the port and workers (the access log on, info logs).
+    Server("duoserve-default", "asgi", "duoserve", ("duoserve",), DEFAULTS, keeps_alive=False),
     Server(
         "uvicorn",
         "asgi",
@@ -113,6 +120,7 @@ SERVERS = [
     Server("granian", "asgi", "granian", ("granian",), _granian("asgi"), idle_args=IDLE_GRANIAN),
     Server("duoserve", "wsgi", "duoserve", ("duoserve",), _duoserve("wsgi")),
     Server("duoserve-metrics", "wsgi", "duoserve", ("duoserve",), _duoserve("wsgi", *METRICS)),
+    Server("duoserve-default", "wsgi", "duoserve", ("duoserve",), DEFAULTS, keeps_alive=False),
     Server("uvicorn-wsgi", "wsgi", "uvicorn", ("uvicorn",), _uvicorn("--interface", "wsgi")),
     Server(
         "gunicorn-sync", "wsgi", "gunicorn", ("gunicorn",), _gunicorn("sync"), keeps_alive=False

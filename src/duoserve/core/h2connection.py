@@ -25,7 +25,6 @@ from ..errors import ClientDisconnected
 from ..http1.events import RequestHead
 from ..http2 import events as ev
 from ..http2.connection import H2ServerConnection
-from ..http2.inbound import view_of
 from ..net.streams import send_parts_within
 from ..net.tasks import ConnectionTasks
 from ..net.wakeup import Wakeup, running_loop
@@ -282,7 +281,8 @@ class H2Driver:
                 else:
                     port.feed(event.data)
             elif isinstance(event, ev.RequestHead):
-                self._start_stream(tg, event.stream_id, event.view or view_of(event))
+                assert event.view is not None  # inbound makes every head with its view
+                self._start_stream(tg, event.stream_id, event.view)
             elif isinstance(event, ev.StreamEnded | ev.StreamReset | ev.WindowOpened):
                 sid = event.stream_id
                 if sid == 0:

@@ -106,13 +106,9 @@ class H2Framing:
         return data
 
     def last(self, data: bytes) -> bytes:
-        framing = self.framing
-        if framing is Framing.NONE:
+        if self.framing is Framing.NONE:
             data = b""
-        elif framing is Framing.LENGTH:  # _count() inline: every response passes here
-            self._remaining -= len(data)
-            if self._remaining < 0:
-                raise ResponseError("response body longer than its Content-Length")
+        self._count(data)
         if self._remaining > 0:
             raise ResponseError(
                 f"response body shorter than its Content-Length ({self._remaining} missing)"

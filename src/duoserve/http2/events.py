@@ -44,7 +44,7 @@ class RequestHead(NamedTuple):
     out of `headers`. `authority` is :authority, or Host when the client sent only that.
     CONNECT has neither :scheme nor :path (§8.5); they are then empty. `protocol` is the
     :protocol of an extended CONNECT (RFC 8441 §4), e.g. b"websocket"; else None. `view`
-    is the request as the HTTP cycle takes it (`inbound.view_of`), made with the head.
+    is the request as the HTTP cycle takes it, made with the head (always, by `inbound`).
     A NamedTuple, unlike the other events: one is made per stream, with tuple.__new__."""
 
     stream_id: int

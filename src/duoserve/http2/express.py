@@ -5,7 +5,7 @@ padding, no priority). Through h2 each costs a copy into its frame buffer, a hyp
 object, a trace log of its repr, the dispatch, a stream event and a pass over the fields
 to check content-length. Here the 9-byte head is read in place and the stream is opened
 as h2 opens it (its connection state machine, its stream objects moved as its own
-transitions move them (`lifecycle`), its content-length rule (`inbound.admit`), our
+transitions move them (`lifecycle`), its content-length rule (`inbound.remembered`), our
 `ServerDecoder`), so h2's state is what its own path would leave.
 Every other frame, and a HEADERS frame in any other situation (a refusal, a header block
 in progress, a partial frame held by h2, a connection not open), goes to h2 in order,

@@ -15,7 +15,6 @@ PROTOCOL_ERROR (§8.1.1). Content-length against the DATA received stays h2's ch
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable
 from functools import partial
@@ -32,7 +31,7 @@ class Malformed(ValueError):
 
 class BadLength(ValueError):
     """A content-length h2 refuses (not digits, or two that differ): h2 ends the
-    connection with PROTOCOL_ERROR, and so does the express lane (`admit`)."""
+    connection with PROTOCOL_ERROR, and so does the express lane (`remembered`)."""
 
 
 # RFC 9110 §5.1 and §5.6.2: a field name is a token; RFC 9113 §8.2.1: lower-case only.
@@ -107,7 +106,7 @@ def remembered(
     if found is None:
         length = content_length(key[0])
         head = _request_head(0, key[0], end_stream, connect_protocol)
-        found = head._replace(view=view_of(head)), length
+        found = head._replace(view=_view_of(head, length)), length
         if sum(len(name) + len(value) for name, value in key[0]) <= _HEAD_BYTES:
             if len(_HEADS) >= _HEAD_COUNT:
                 _HEADS.clear()
@@ -148,18 +147,14 @@ def content_length(fields: Iterable[tuple[bytes, bytes]]) -> int | None:
     return length
 
 
-def view_of(head: RequestHead) -> View:
+def _view_of(head: RequestHead, length: int | None) -> View:
     """The stream's request as the HTTP cycle and the scope take it (http_version "2"),
-    with :authority as the Host header apps expect."""
+    with :authority as the Host header apps expect; `length`: its `content_length()`."""
     headers: Headers = head.headers
-    length: int | None = None
     expect = False
     host = False
     for name, value in headers:
-        if name == b"content-length":
-            with contextlib.suppress(ValueError):
-                length = int(value)
-        elif name == b"expect":
+        if name == b"expect":
             expect = value.lower() == b"100-continue"
         elif name == b"host":
             host = True
