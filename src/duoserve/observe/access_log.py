@@ -9,6 +9,7 @@ import logging
 import os
 import string
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..config.settings import Config
@@ -43,7 +44,6 @@ _SAMPLE: dict[str, Any] = dict.fromkeys(FIELDS, "-") | {
     "duration_ms": 0.0,
     "worker": 1,
 }
-_HEADER_FIELDS = {"user_agent": b"user-agent", "referer": b"referer"}
 
 
 def compile_format(fmt: str) -> frozenset[str]:
@@ -69,7 +69,7 @@ class AccessLog:
     """One per server. `enabled` is checked before any work is done for a request; every
     field is computed only when the format or the log output can show it."""
 
-    __slots__ = ("_all", "_format", "_logger", "_used", "interface")
+    __slots__ = ("_all", "_format", "_getters", "_logger", "_used", "interface")
 
     def __init__(self, config: Config, logger: logging.Logger, interface: InterfaceName) -> None:
         self._format = config.access_log_format
@@ -78,6 +78,9 @@ class AccessLog:
         self._all = config.log_format == "json" or bool(config.log_config)
         self._logger = logger
         self.interface = interface  # decided at start-up: the log never inspects the app
+        wanted = FIELDS if self._all else sorted(self._used, key=FIELDS.index)
+        getters = _GETTERS | {"interface": lambda *_: interface}
+        self._getters = [(name, getters[name]) for name in wanted]  # each field's, once
 
     def enabled(self) -> bool:
         return self._logger.isEnabledFor(logging.INFO)
@@ -91,39 +94,10 @@ class AccessLog:
         duration: float,
         request_id: bytes | None,
     ) -> None:
-        wanted = FIELDS if self._all else self._used
-        fields: dict[str, Any] = {}
-        for name in wanted:
-            if name == "client":
-                fields[name] = f"{client[0]}:{client[1]}" if client else "unix"
-            elif name == "client_ip":
-                fields[name] = client[0] if client else "unix"
-            elif name == "method":
-                fields[name] = head.method.decode("ascii", "replace")
-            elif name == "path":
-                fields[name] = decode_path(head.path)
-            elif name == "query":
-                fields[name] = head.query.decode("ascii", "replace")
-            elif name == "target":
-                fields[name] = head.target.decode("ascii", "replace")
-            elif name == "http_version":
-                fields[name] = head.http_version
-            elif name == "status":
-                fields[name] = status
-            elif name == "bytes":
-                fields[name] = sent
-            elif name == "duration":
-                fields[name] = round(duration, 6)
-            elif name == "duration_ms":
-                fields[name] = round(duration * 1000, 3)
-            elif name == "request_id":
-                fields[name] = request_id.decode("ascii") if request_id else "-"
-            elif name == "worker":
-                fields[name] = os.getpid()
-            elif name == "interface":
-                fields[name] = self.interface
-            else:
-                fields[name] = _header(head, _HEADER_FIELDS[name])
+        fields = {
+            name: get(head, client, status, sent, duration, request_id)
+            for name, get in self._getters
+        }
         message = self._format.format_map(fields)
         direct = self._direct()
         if direct is not None:
@@ -153,6 +127,27 @@ class AccessLog:
         ):
             return None
         return handler, formatter
+
+
+# How each field is read from log()'s arguments (head, client, status, sent, duration,
+# request_id); `interface` is the server's, added per AccessLog.
+_GETTERS: dict[str, Callable[..., Any]] = {
+    "client": lambda h, c, *_: f"{c[0]}:{c[1]}" if c else "unix",
+    "client_ip": lambda h, c, *_: c[0] if c else "unix",
+    "method": lambda h, *_: h.method.decode("ascii", "replace"),
+    "path": lambda h, *_: decode_path(h.path),
+    "query": lambda h, *_: h.query.decode("ascii", "replace"),
+    "target": lambda h, *_: h.target.decode("ascii", "replace"),
+    "http_version": lambda h, *_: h.http_version,
+    "status": lambda h, c, status, *_: status,
+    "bytes": lambda h, c, status, sent, *_: sent,
+    "duration": lambda h, c, st, se, duration, *_: round(duration, 6),
+    "duration_ms": lambda h, c, st, se, duration, *_: round(duration * 1000, 3),
+    "request_id": lambda h, c, st, se, d, rid: rid.decode("ascii") if rid else "-",
+    "worker": lambda *_: os.getpid(),
+    "user_agent": lambda h, *_: _header(h, b"user-agent"),
+    "referer": lambda h, *_: _header(h, b"referer"),
+}
 
 
 def _header(head: RequestHead, name: bytes) -> str:
